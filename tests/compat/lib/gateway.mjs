@@ -1,0 +1,375 @@
+// Test harness for the seitech-chat gateway binary.
+//
+// startGateway() spawns the real binary (GATEWAY_BIN, default
+// target/debug/seitech-chat under the repo root) on 127.0.0.1 with `--port 0`,
+// a fresh temp data dir, the directory fixture and a per-gateway JWT secret, and
+// resolves once the binary prints its `listening on` line (bounded). stop()
+// sends SIGTERM and waits (bounded) for the process to exit.
+//
+// Every socket made by connect() records every server event it receives
+// (socket.onAny) so that waitFor() also finds events that arrived before it was
+// called. waitFor() consumes the first matching event, so consecutive waitFor()
+// calls for the same event find consecutive occurrences. To assert that an event
+// does NOT arrive, send a marker through the same path, waitFor() the marker and
+// then call assertNone(): the unwanted event would have been delivered before it.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+import jwt from 'jsonwebtoken';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '..', '..', '..');
+export const FIXTURE_DIRECTORY = path.join(REPO_ROOT, 'tests', 'fixtures', 'directory.json');
+export const DIRECTORY = JSON.parse(readFileSync(FIXTURE_DIRECTORY, 'utf8'));
+
+export const DEFAULT_TIMEOUT_MS = Number(process.env.COMPAT_TIMEOUT_MS || 5000);
+const START_TIMEOUT_MS = Number(process.env.GATEWAY_START_TIMEOUT_MS || 20000);
+const STOP_TIMEOUT_MS = 10000;
+
+export function gatewayBin() {
+  const bin = process.env.GATEWAY_BIN || path.join('target', 'debug', 'seitech-chat');
+  return path.isAbsolute(bin) ? bin : path.join(REPO_ROOT, bin);
+}
+
+export function userById(id) {
+  const u = DIRECTORY.users.find((x) => x.id === String(id));
+  if (!u) throw new Error(`fixture has no user ${id}`);
+  return u;
+}
+
+export function agentById(id) {
+  return DIRECTORY.agents.find((a) => a.userId === String(id));
+}
+
+/**
+ * Start a gateway. `args` are extra CLI flags (e.g. ['--message-burst', '3']).
+ * Returns { url, port, secret, dataDir, proc, stop(), token(), health(), metrics(), stderr() }.
+ */
+export async function startGateway({ args = [], env = {}, directoryFile = FIXTURE_DIRECTORY, highRate = true } = {}) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'seitech-chat-compat-'));
+  const secret = 'compat-' + randomBytes(16).toString('hex');
+  const fullArgs = [
+    '--host', '127.0.0.1',
+    '--port', '0',
+    '--data-dir', dataDir,
+    '--jwt-secret', secret,
+  ];
+  if (directoryFile) fullArgs.push('--directory-file', directoryFile);
+  // Most suites send many messages quickly; they are not testing the rate
+  // limiter, so raise it unless the caller asks otherwise (the rate-limit tests
+  // start their own gateway with a low burst).
+  if (highRate && !args.includes('--message-burst')) {
+    fullArgs.push('--message-burst', '100000', '--message-rate-per-minute', '1000000');
+  }
+  fullArgs.push(...args);
+
+  const bin = gatewayBin();
+  const proc = spawn(bin, fullArgs, {
+    cwd: dataDir,
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderrBuf = '';
+  let stdoutBuf = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => {
+    stderrBuf += d;
+    if (stderrBuf.length > 200_000) stderrBuf = stderrBuf.slice(-100_000);
+    if (process.env.GATEWAY_LOG) process.stderr.write(d);
+  });
+  proc.stdout.setEncoding('utf8');
+
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`gateway did not print its listening line within ${START_TIMEOUT_MS} ms\n` +
+        `stdout: ${stdoutBuf}\nstderr: ${stderrBuf.slice(-4000)}`));
+    }, START_TIMEOUT_MS);
+    proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${bin}: ${e.message}`)); });
+    proc.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited early (code ${code}, signal ${sig})\nstdout: ${stdoutBuf}\nstderr: ${stderrBuf.slice(-4000)}`));
+    });
+    proc.stdout.on('data', (d) => {
+      stdoutBuf += d;
+      const m = stdoutBuf.match(/seitech-chat listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  proc.removeAllListeners('exit');
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+
+  const sockets = new Set();
+  const gw = {
+    url,
+    port: Number(new URL(url).port),
+    secret,
+    dataDir,
+    proc,
+    sockets,
+    exited,
+    stderr: () => stderrBuf,
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+    /** Mint an HS256 JWT for a fixture user (or any claims given in `over`). */
+    token(userId, over = {}) {
+      const u = DIRECTORY.users.find((x) => x.id === String(userId));
+      const claims = {
+        sub: String(userId),
+        name: u ? u.name : `User ${userId}`,
+        role: u ? u.role : 'student',
+        exp: Math.floor(Date.now() / 1000) + 3600,
+      };
+      const a = agentById(userId);
+      if (a) claims.department = a.department;
+      return jwt.sign({ ...claims, ...over }, over.__secret || secret, { algorithm: 'HS256' });
+    },
+    async health() {
+      const res = await fetchT(`${url}/health`);
+      const body = await res.json();
+      return { status: res.status, body };
+    },
+    async metrics() {
+      const res = await fetchT(`${url}/metrics`);
+      return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+    },
+    async stop() {
+      for (const s of sockets) { try { s.disconnect(); } catch { /* ignore */ } }
+      sockets.clear();
+      if (gw.alive()) {
+        proc.kill('SIGTERM');
+        const r = await Promise.race([exited, delay(STOP_TIMEOUT_MS).then(() => null)]);
+        if (!r) { proc.kill('SIGKILL'); await exited; }
+      }
+      try { rmSync(dataDir, { recursive: true, force: true }); } catch { /* ignore */ }
+    },
+  };
+  return gw;
+}
+
+export function delay(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function fetchT(url, opts = {}, ms = DEFAULT_TIMEOUT_MS) {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), ms);
+  try {
+    return await fetch(url, { ...opts, signal: ac.signal });
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** Attach an event recorder to a socket (idempotent). */
+export function record(socket) {
+  if (socket.__log) return socket;
+  socket.__log = [];
+  socket.__waiters = new Set();
+  socket.onAny((event, ...args) => {
+    const entry = { event, args, consumed: false, at: Date.now() };
+    socket.__log.push(entry);
+    for (const w of [...socket.__waiters]) w(entry);
+  });
+  return socket;
+}
+
+/**
+ * Wait for the first not-yet-consumed `event` whose first argument satisfies
+ * `predicate`; rejects after `ms`. Resolves with that first argument.
+ */
+export function waitFor(socket, event, predicate = () => true, ms = DEFAULT_TIMEOUT_MS) {
+  record(socket);
+  const matches = (e) => {
+    if (e.consumed || e.event !== event) return false;
+    try { return !!predicate(e.args[0], ...e.args.slice(1)); } catch { return false; }
+  };
+  const found = socket.__log.find(matches);
+  if (found) { found.consumed = true; return Promise.resolve(found.args[0]); }
+  return new Promise((resolve, reject) => {
+    const waiter = (e) => {
+      if (matches(e)) {
+        e.consumed = true;
+        clearTimeout(timer);
+        socket.__waiters.delete(waiter);
+        resolve(e.args[0]);
+      }
+    };
+    const timer = setTimeout(() => {
+      socket.__waiters.delete(waiter);
+      const seen = socket.__log.filter((e) => e.event === event).map((e) => JSON.stringify(e.args[0])).slice(-5);
+      reject(new Error(`timed out after ${ms} ms waiting for "${event}"` +
+        (seen.length ? `; recent "${event}" payloads: ${seen.join(' | ')}` : `; none received`) +
+        `; events seen: ${[...new Set(socket.__log.map((e) => e.event))].join(', ') || 'none'}`));
+    }, ms);
+    socket.__waiters.add(waiter);
+  });
+}
+
+/** Every recorded, not-consumed `event` payload matching predicate. */
+export function received(socket, event, predicate = () => true) {
+  record(socket);
+  return socket.__log.filter((e) => !e.consumed && e.event === event && (() => {
+    try { return !!predicate(e.args[0]); } catch { return false; }
+  })()).map((e) => e.args[0]);
+}
+
+/** Assert no (unconsumed) `event` matching predicate was received. Call after a marker. */
+export function assertNone(socket, event, predicate = () => true, what = '') {
+  const got = received(socket, event, predicate);
+  assert.equal(got.length, 0, `unexpected "${event}" ${what}: ${JSON.stringify(got).slice(0, 500)}`);
+}
+
+/** Wait for a reserved socket event (connect, connect_error, disconnect). */
+export function once(emitter, event, ms = DEFAULT_TIMEOUT_MS) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, h);
+      reject(new Error(`timed out after ${ms} ms waiting for "${event}"`));
+    }, ms);
+    timer.unref?.();
+    const h = (...a) => { clearTimeout(timer); resolve(a[0]); };
+    emitter.once(event, h);
+  });
+}
+
+/**
+ * Open a socket. `who` is a fixture user id (a JWT is minted), or
+ * { token } for an explicit token, or null/undefined for a guest.
+ * Resolves to the socket once `session` has arrived; socket.session holds it.
+ */
+export async function connect(gw, who, { transports, timeoutMs = DEFAULT_TIMEOUT_MS, waitSession = true, ...rest } = {}) {
+  let auth;
+  if (who === null || who === undefined) auth = {};
+  else if (typeof who === 'object') auth = { token: who.token };
+  else auth = { token: gw.token(who) };
+  const opts = { auth, forceNew: true, reconnection: false, timeout: timeoutMs, ...rest };
+  if (transports) opts.transports = transports;
+  const socket = io(gw.url, opts);
+  record(socket);
+  gw.sockets.add(socket);
+  if (!waitSession) return socket;
+  const sessionP = waitFor(socket, 'session', () => true, timeoutMs);
+  const errP = once(socket, 'connect_error', timeoutMs + 1000).then((e) => {
+    throw new Error(`connect_error: ${e && e.message}`);
+  });
+  errP.catch(() => {});
+  socket.session = await Promise.race([sessionP, errP]);
+  return socket;
+}
+
+/** Connect and expect a connect_error; resolves with the error. */
+export async function connectFails(gw, auth, opts = {}) {
+  const socket = io(gw.url, { auth, forceNew: true, reconnection: false, timeout: DEFAULT_TIMEOUT_MS, ...opts });
+  record(socket);
+  gw.sockets.add(socket);
+  const sessionP = waitFor(socket, 'session', () => true, DEFAULT_TIMEOUT_MS + 1000).then((s) => {
+    throw new Error(`expected connect_error but got session ${JSON.stringify(s)}`);
+  });
+  sessionP.catch(() => {});
+  try {
+    return await Promise.race([once(socket, 'connect_error', DEFAULT_TIMEOUT_MS), sessionP]);
+  } finally {
+    socket.disconnect();
+  }
+}
+
+/** Emit with ack, bounded. */
+export function ack(socket, event, ...args) {
+  return socket.timeout(DEFAULT_TIMEOUT_MS).emitWithAck(event, ...args);
+}
+
+/** Emit with ack and assert ok:true; returns the ack. */
+export async function ok(socket, event, ...args) {
+  const res = await ack(socket, event, ...args);
+  assert.equal(res && res.ok, true, `${event} ${JSON.stringify(args).slice(0, 300)} → ${JSON.stringify(res)}`);
+  return res;
+}
+
+/** Emit with ack and assert { ok:false, error:{ code } }; returns the ack. */
+export async function fails(socket, code, event, ...args) {
+  const res = await ack(socket, event, ...args);
+  assert.ok(res && typeof res === 'object', `${event} ack is not an object: ${JSON.stringify(res)}`);
+  assert.equal(res.ok, false, `${event} ${JSON.stringify(args).slice(0, 300)} should fail with ${code}, got ${JSON.stringify(res).slice(0, 500)}`);
+  assert.ok(res.error && typeof res.error === 'object', `error object missing: ${JSON.stringify(res)}`);
+  if (Array.isArray(code)) {
+    assert.ok(code.includes(res.error.code), `${event} expected one of ${code}, got ${JSON.stringify(res.error)}`);
+  } else {
+    assert.equal(res.error.code, code, `${event} ${JSON.stringify(args).slice(0, 200)} → ${JSON.stringify(res.error)}`);
+  }
+  assert.equal(typeof res.error.message, 'string', 'error.message is a string');
+  return res;
+}
+
+/** Poll `fn` until it returns truthy; bounded in time and count. */
+export async function until(fn, what, ms = DEFAULT_TIMEOUT_MS, everyMs = 25) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (let i = 0; i < Math.ceil(ms / everyMs) + 1; i++) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > deadline) break;
+    await delay(everyMs);
+  }
+  throw new Error(`timed out after ${ms} ms waiting until ${what}; last value ${JSON.stringify(last)}`);
+}
+
+/** Wait until /health reports exactly n connections (used after client-side disconnects). */
+export async function untilConnections(gw, n) {
+  return until(async () => {
+    const h = await gw.health();
+    return h.body && h.body.connections === n ? h : null;
+  }, `/health connections == ${n}`);
+}
+
+export async function assertHealthy(gw) {
+  assert.ok(gw.alive(), `gateway process died; stderr:\n${gw.stderr().slice(-3000)}`);
+  const h = await gw.health();
+  assert.equal(h.status, 200, `/health status ${h.status}`);
+  assert.equal(h.body.status, 'ok');
+}
+
+export const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+export const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Check the §4 message object shape. */
+export function assertMessage(m, expect = {}) {
+  assert.ok(m && typeof m === 'object', `message is an object: ${JSON.stringify(m)}`);
+  assert.match(m.id, UUIDV7, 'message id is a UUIDv7 string');
+  assert.equal(typeof m.roomId, 'string');
+  assert.equal(typeof m.authorId, 'string');
+  assert.equal(typeof m.authorName, 'string');
+  assert.equal(typeof m.content, 'string');
+  assert.ok(['text', 'file', 'system'].includes(m.type), `type ${m.type}`);
+  assert.ok(Array.isArray(m.attachments), 'attachments is an array');
+  assert.ok(m.parentId === null || typeof m.parentId === 'string', 'parentId null or string');
+  assert.ok(m.clientId === null || m.clientId === undefined || typeof m.clientId === 'string', 'clientId');
+  assert.match(m.createdAt, ISO, 'createdAt is ISO-8601');
+  assert.ok(m.editedAt === null || ISO.test(m.editedAt), `editedAt null or ISO: ${m.editedAt}`);
+  for (const [k, v] of Object.entries(expect)) assert.deepEqual(m[k], v, `message.${k}`);
+  return m;
+}
+
+let seq = 0;
+/** A unique marker string for message contents. */
+export function uniq(prefix = 'm') {
+  seq += 1;
+  return `${prefix}-${process.pid}-${seq}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Send a message and wait until `receivers` all got it (the marker pattern). */
+export async function sendAndSee(sender, roomId, receivers, content = uniq('marker')) {
+  const res = await ok(sender, 'message', { roomId, content });
+  for (const r of receivers) await waitFor(r, 'message', (m) => m && m.id === res.message.id);
+  return res.message;
+}
+
+/** Open (find or create) the direct conversation between `a` and user id `otherId` via recipientId. */
+export async function directRoom(a, otherId) {
+  const res = await ok(a, 'message', { recipientId: String(otherId), content: uniq('hello') });
+  return res.message.roomId;
+}

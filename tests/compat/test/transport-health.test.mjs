@@ -1,0 +1,127 @@
+// Transports (polling-only, websocket-only, upgrade), /health and /metrics (§8).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startGateway, connect, ok, waitFor, once, uniq, assertMessage, untilConnections, until,
+  fetchT, assertHealthy,
+} from '../lib/gateway.mjs';
+
+describe('transports', () => {
+  let gw;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw?.stop(); });
+
+  for (const [label, transports] of [
+    ['polling only', ['polling']],
+    ['websocket only', ['websocket']],
+    ['polling sender, websocket receiver', null],
+  ]) {
+    it(`chats end to end: ${label}`, async () => {
+      const senderT = transports || ['polling'];
+      const receiverT = transports || ['websocket'];
+      const ada = await connect(gw, '1', { transports: senderT, upgrade: false });
+      const ian = await connect(gw, '2', { transports: receiverT, upgrade: false });
+      assert.equal(ada.io.engine.transport.name, senderT[0]);
+      assert.equal(ian.io.engine.transport.name, receiverT[0]);
+      assert.deepEqual(
+        { userId: ada.session.userId, name: ada.session.name, role: ada.session.role },
+        { userId: '1', name: 'Ada Student', role: 'student' },
+      );
+      const content = uniq('hello ' + label);
+      const res = await ok(ada, 'message', { recipientId: '2', content });
+      assertMessage(res.message, { content, authorId: '1', authorName: 'Ada Student', type: 'text' });
+      const got = await waitFor(ian, 'message', (m) => m.id === res.message.id);
+      assertMessage(got, { content, authorId: '1', roomId: res.message.roomId });
+      // and back
+      const reply = await ok(ian, 'message', { roomId: res.message.roomId, content: uniq('reply') });
+      await waitFor(ada, 'message', (m) => m.id === reply.message.id);
+      ada.disconnect(); ian.disconnect();
+    });
+  }
+
+  it('upgrades from polling to websocket with default transports', async () => {
+    const ada = await connect(gw, '1');
+    if (ada.io.engine.transport.name !== 'websocket') {
+      await once(ada.io.engine, 'upgrade');
+    }
+    assert.equal(ada.io.engine.transport.name, 'websocket');
+    const res = await ok(ada, 'conversations:list', {});
+    assert.ok(Array.isArray(res.conversations));
+    ada.disconnect();
+  });
+});
+
+describe('/health and /metrics', () => {
+  let gw;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw?.stop(); });
+
+  it('/health is {status:"ok", connections:N} and counts connections', async () => {
+    const h0 = await gw.health();
+    assert.equal(h0.status, 200);
+    assert.equal(h0.body.status, 'ok');
+    assert.equal(typeof h0.body.connections, 'number');
+    const base = h0.body.connections;
+    const a = await connect(gw, '1');
+    const b = await connect(gw, null);
+    await untilConnections(gw, base + 2);
+    a.disconnect();
+    await untilConnections(gw, base + 1);
+    b.disconnect();
+    await untilConnections(gw, base);
+  });
+
+  it('/metrics is Prometheus text with the §8 core metrics and real values', async () => {
+    const a = await connect(gw, '1');
+    const b = await connect(gw, '2');
+    await ok(a, 'message', { recipientId: '2', content: uniq('metrics') });
+    await waitFor(b, 'message');
+    const m = await gw.metrics();
+    assert.equal(m.status, 200);
+    assert.match(m.type || '', /^text\/plain/);
+    for (const name of ['chat_active_connections', 'chat_messages_total', 'chat_connections_total']) {
+      assert.match(m.text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} declared`);
+    }
+    assert.match(m.text, /^# TYPE chat_message_delivery_seconds histogram$/m);
+    assert.match(m.text, /^chat_message_delivery_seconds_bucket\{.*le="\+Inf".*\} \d+/m);
+    assert.match(m.text, /^chat_message_delivery_seconds_count(\{.*\})? \d+/m);
+    assert.match(m.text, /^chat_message_delivery_seconds_sum(\{.*\})? [\d.e+-]+/m);
+    assert.match(m.text, /^chat_messages_total\{[^}]*type="[^"]+"[^}]*\} \d+/m, 'chat_messages_total{type}');
+    assert.match(m.text, /^chat_connections_total\{[^}]*result="[^"]+"[^}]*\} \d+/m, 'chat_connections_total{result}');
+    const active = Number(m.text.match(/^chat_active_connections(?:\{[^}]*\})? ([\d.]+)/m)?.[1]);
+    const h = await gw.health();
+    assert.equal(active, h.body.connections, 'chat_active_connections equals /health connections');
+    const sumMsgs = () => [...m.text.matchAll(/^chat_messages_total\{[^}]*\} ([\d.e+]+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
+    assert.ok(sumMsgs() >= 1, 'chat_messages_total counts the message just sent');
+    // a further message increases the counter
+    const before = sumMsgs();
+    await ok(a, 'message', { recipientId: '2', content: uniq('metrics2') });
+    await until(async () => {
+      const t = (await gw.metrics()).text;
+      const n = [...t.matchAll(/^chat_messages_total\{[^}]*\} ([\d.e+]+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
+      return n === before + 1;
+    }, 'chat_messages_total increments by one');
+    a.disconnect(); b.disconnect();
+  });
+
+  it('a failed handshake counts in chat_connections_total with a non-success result', async () => {
+    const { connectFails } = await import('../lib/gateway.mjs');
+    await connectFails(gw, { token: 'not-a-jwt' });
+    const t = (await gw.metrics()).text;
+    const results = [...t.matchAll(/^chat_connections_total\{[^}]*result="([^"]+)"[^}]*\} ([\d.e+]+)/gm)]
+      .map((x) => [x[1], Number(x[2])]);
+    assert.ok(results.length >= 2, `at least two result labels: ${JSON.stringify(results)}`);
+    await assertHealthy(gw);
+  });
+
+  it('unknown HTTP route is a 404, not a crash', async () => {
+    const res = await fetchT(`${gw.url}/definitely-not-a-route`);
+    assert.equal(res.status, 404);
+    await assertHealthy(gw);
+  });
+
+  it('/dev/token does not exist outside demo mode', async () => {
+    const res = await fetchT(`${gw.url}/dev/token?user=1`);
+    assert.equal(res.status, 404);
+  });
+});
