@@ -75,6 +75,9 @@ mod tests {
     fn timestamps_use_the_javascript_iso_format() {
         assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_millis(1_795_514_400_123), "2026-11-24T10:00:00.123Z");
-        assert_eq!(parse_timestamp("2026-11-24T10:00:00.123Z"), Some(1_795_514_400_123));
+        assert_eq!(
+            parse_timestamp("2026-11-24T10:00:00.123Z"),
+            Some(1_795_514_400_123)
+        );
     }
 }

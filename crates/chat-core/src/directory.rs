@@ -97,7 +97,8 @@ impl DirectoryFile {
         let file: DirectoryFile = if path.extension().is_some_and(|e| e == "toml") {
             toml::from_str(&text).map_err(|source| DirectoryError::Toml { path: p, source })?
         } else {
-            serde_json::from_str(&text).map_err(|source| DirectoryError::Json { path: p, source })?
+            serde_json::from_str(&text)
+                .map_err(|source| DirectoryError::Json { path: p, source })?
         };
         file.check()?;
         Ok(file)

@@ -52,9 +52,7 @@ pub fn may_create(
     let allowed = match kind {
         ConversationType::Support => false, // only through support:start
         ConversationType::Channel => caller.role == Role::Admin,
-        ConversationType::Direct => {
-            others.len() == 1 && may_start_direct(caller, others[0], rel)
-        }
+        ConversationType::Direct => others.len() == 1 && may_start_direct(caller, others[0], rel),
         ConversationType::Group => match caller.role {
             Role::Admin => true,
             Role::Public => false,
@@ -139,14 +137,38 @@ mod tests {
         Party { id, role }
     }
 
-    const ADA: Party = Party { id: "ada", role: Role::Student };
-    const BOB: Party = Party { id: "bob", role: Role::Student };
-    const IAN: Party = Party { id: "ian", role: Role::Instructor };
-    const IVY: Party = Party { id: "ivy", role: Role::Instructor };
-    const SAM: Party = Party { id: "sam", role: Role::SupportAgent };
-    const ROOT: Party = Party { id: "root", role: Role::Admin };
-    const GUEST: Party = Party { id: "guest_1", role: Role::Public };
-    const GUEST2: Party = Party { id: "guest_2", role: Role::Public };
+    const ADA: Party = Party {
+        id: "ada",
+        role: Role::Student,
+    };
+    const BOB: Party = Party {
+        id: "bob",
+        role: Role::Student,
+    };
+    const IAN: Party = Party {
+        id: "ian",
+        role: Role::Instructor,
+    };
+    const IVY: Party = Party {
+        id: "ivy",
+        role: Role::Instructor,
+    };
+    const SAM: Party = Party {
+        id: "sam",
+        role: Role::SupportAgent,
+    };
+    const ROOT: Party = Party {
+        id: "root",
+        role: Role::Admin,
+    };
+    const GUEST: Party = Party {
+        id: "guest_1",
+        role: Role::Public,
+    };
+    const GUEST2: Party = Party {
+        id: "guest_2",
+        role: Role::Public,
+    };
 
     /// The whole table of §5, row by row, as (caller, target, allowed).
     #[test]
@@ -155,7 +177,7 @@ mod tests {
         let cases = [
             (GUEST, SAM, false), // public: only through support:start
             (GUEST, ROOT, false),
-            (ADA, IAN, true), // student → instructor of an enrolled course
+            (ADA, IAN, true),  // student → instructor of an enrolled course
             (ADA, IVY, false), // … but not another instructor
             (ADA, SAM, true),
             (ADA, BOB, false),
@@ -208,10 +230,22 @@ mod tests {
         assert_eq!(room_access(ADA, true, Direct, None), RoomAccess::Member);
         assert_eq!(room_access(BOB, false, Direct, None), RoomAccess::None);
         assert_eq!(room_access(ROOT, false, Group, None), RoomAccess::MayEnter);
-        assert_eq!(room_access(SAM, false, Support, Some("sam")), RoomAccess::MayEnter);
-        assert_eq!(room_access(SAM, false, Support, Some("other")), RoomAccess::None);
-        assert_eq!(room_access(SAM, false, Group, Some("sam")), RoomAccess::None);
-        assert_eq!(room_access(p("x", Role::Public), false, Support, None), RoomAccess::None);
+        assert_eq!(
+            room_access(SAM, false, Support, Some("sam")),
+            RoomAccess::MayEnter
+        );
+        assert_eq!(
+            room_access(SAM, false, Support, Some("other")),
+            RoomAccess::None
+        );
+        assert_eq!(
+            room_access(SAM, false, Group, Some("sam")),
+            RoomAccess::None
+        );
+        assert_eq!(
+            room_access(p("x", Role::Public), false, Support, None),
+            RoomAccess::None
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub fn choose_agent<'a>(agents: &[AgentLoad<'a>], department: &str) -> Option<&'
             .iter()
             .filter(|a| a.department == dept && a.has_capacity())
             .min_by(|a, b| {
-                (a.active_chats, a.last_activity, a.id).cmp(&(b.active_chats, b.last_activity, b.id))
+                (a.active_chats, a.last_activity, a.id).cmp(&(
+                    b.active_chats,
+                    b.last_activity,
+                    b.id,
+                ))
             })
             .map(|a| a.id)
     };
@@ -92,7 +96,11 @@ mod tests {
 
     #[test]
     fn least_loaded_agent_of_the_department_wins() {
-        let agents = [agent("a", "support", 1, 0), agent("b", "support", 0, 50), agent("c", "sales", 0, 0)];
+        let agents = [
+            agent("a", "support", 1, 0),
+            agent("b", "support", 0, 50),
+            agent("c", "sales", 0, 0),
+        ];
         assert_eq!(choose_agent(&agents, "support"), Some("b"));
         assert_eq!(choose_agent(&agents, "sales"), Some("c"));
     }
@@ -111,7 +119,10 @@ mod tests {
         let mut gone = agent("c", "support", 0, 0);
         gone.online = false;
         let general = agent("g", "general", 1, 0);
-        assert_eq!(choose_agent(&[full.clone(), away.clone(), gone.clone()], "support"), None);
+        assert_eq!(
+            choose_agent(&[full.clone(), away.clone(), gone.clone()], "support"),
+            None
+        );
         assert_eq!(
             choose_agent(&[full.clone(), away, gone, general], "support"),
             Some("g")

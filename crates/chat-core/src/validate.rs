@@ -56,11 +56,7 @@ fn too_long(limits: &Limits) -> ChatError {
 }
 
 /// Content plus attachments of a new message: at least one of the two.
-pub fn message_body(
-    raw: &str,
-    attachments: &[String],
-    limits: &Limits,
-) -> ChatResult<String> {
+pub fn message_body(raw: &str, attachments: &[String], limits: &Limits) -> ChatResult<String> {
     if attachments.len() > limits.max_attachments {
         return Err(ChatError::too_large(format!(
             "at most {} attachments per message",
@@ -138,7 +134,9 @@ pub fn emoji(raw: &str) -> ChatResult<String> {
     let e = raw.trim();
     let n = e.chars().count();
     if n == 0 || n > 16 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ChatError::invalid("emoji must be 1 to 16 visible characters"));
+        return Err(ChatError::invalid(
+            "emoji must be 1 to 16 visible characters",
+        ));
     }
     Ok(e.to_owned())
 }
@@ -166,7 +164,10 @@ mod tests {
         };
         assert_eq!(content("ééé", &l).unwrap(), "ééé");
         assert_eq!(content("éééé", &l).unwrap_err().code, ErrorCode::TooLarge);
-        assert_eq!(content(&"x".repeat(1_000_000), &l).unwrap_err().code, ErrorCode::TooLarge);
+        assert_eq!(
+            content(&"x".repeat(1_000_000), &l).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
     }
 
     #[test]
@@ -177,9 +178,14 @@ mod tests {
         );
         assert_eq!(message_body("", &["a1".into()], &limits()).unwrap(), "");
         let many: Vec<String> = (0..11).map(|i| format!("a{i}")).collect();
-        assert_eq!(message_body("x", &many, &limits()).unwrap_err().code, ErrorCode::TooLarge);
         assert_eq!(
-            message_body("x", &["a b".into()], &limits()).unwrap_err().code,
+            message_body("x", &many, &limits()).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+        assert_eq!(
+            message_body("x", &["a b".into()], &limits())
+                .unwrap_err()
+                .code,
             ErrorCode::Invalid
         );
     }

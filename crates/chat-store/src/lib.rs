@@ -1,0 +1,140 @@
+//! Where chat data lives.
+//!
+//! The gateway talks to a [`Store`] trait object only, so the embedded SQLite
+//! store (the default, [`sqlite::SqliteStore`]) can be joined later by a shared
+//! server store for scale-out, or wrapped by a write-behind outbox to Odoo,
+//! without reshaping the gateway. The contract every implementation keeps:
+//! a write's future resolves only once the write is durable (committed).
+
+pub mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chat_core::clock::Millis;
+use chat_core::model::{ConversationType, Message, Reactions};
+
+pub use records::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a client may ask of a room's history.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Is the store usable right now? (For `/health`.)
+    async fn ping(&self) -> StoreResult<()>;
+    /// Waits until everything accepted so far is durable.
+    async fn flush(&self) -> StoreResult<()>;
+
+    // --- users -------------------------------------------------------------
+    async fn upsert_user(&self, user: UserRecord) -> StoreResult<()>;
+    async fn users(&self, ids: &[String]) -> StoreResult<Vec<UserRecord>>;
+    async fn all_users(&self) -> StoreResult<Vec<UserRecord>>;
+
+    // --- conversations -----------------------------------------------------
+    /// Creates a conversation. For a `direct` one, returns the existing
+    /// conversation of the same two people instead (`created == false`).
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> StoreResult<(ConversationRecord, bool)>;
+    async fn find_direct(&self, a: &str, b: &str) -> StoreResult<Option<String>>;
+    async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>>;
+    /// Adds a participant; `false` when it already was one.
+    async fn add_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Every conversation of a user (ids only), for joining its sockets' rooms.
+    async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// The user's conversations with unread count and last message, newest activity first.
+    async fn conversations_of(
+        &self,
+        user_id: &str,
+        kind: Option<ConversationType>,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+    /// A conversation's summary as seen by one user.
+    async fn summary_for(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<ConversationSummary>>;
+    /// Support conversations in a given status, oldest first (agent console, queue rebuild).
+    async fn support_conversations(
+        &self,
+        status: SupportStatus,
+    ) -> StoreResult<Vec<ConversationRecord>>;
+    async fn update_support(
+        &self,
+        conversation_id: &str,
+        update: SupportUpdate,
+    ) -> StoreResult<ConversationRecord>;
+    /// Did `agent` ever serve a support chat with `user`? (routing policy)
+    async fn agent_served(&self, agent_id: &str, user_id: &str) -> StoreResult<bool>;
+
+    // --- messages ----------------------------------------------------------
+    /// Appends a message, or returns the earlier one with the same `(author, clientId)`.
+    async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
+    async fn edit_message(&self, id: &str, content: String, at: Millis) -> StoreResult<Message>;
+    async fn delete_message(&self, id: &str, at: Millis) -> StoreResult<Message>;
+    /// Adds the reaction, or removes it when the user had already made it.
+    async fn toggle_reaction(
+        &self,
+        id: &str,
+        user_id: &str,
+        emoji: &str,
+        at: Millis,
+    ) -> StoreResult<(Message, Reactions)>;
+    /// A page of a room's history and whether there is more in that direction.
+    async fn history(&self, conversation_id: &str, page: Page)
+        -> StoreResult<(Vec<Message>, bool)>;
+    /// Everything created, edited or deleted in the user's rooms since a message id, oldest first.
+    async fn sync(
+        &self,
+        user_id: &str,
+        since: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<Message>, bool)>;
+    /// All messages of a room, oldest first (transcripts).
+    async fn transcript(&self, conversation_id: &str) -> StoreResult<Vec<Message>>;
+    /// Records that `user` has read the room up to `message_id` (never moves backwards).
+    async fn mark_read(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        message_id: &str,
+        at: Millis,
+    ) -> StoreResult<()>;
+    /// The newest message id of a room, if any.
+    async fn newest_message_id(&self, conversation_id: &str) -> StoreResult<Option<String>>;
+
+    // --- support bookkeeping -----------------------------------------------
+    /// Records a transcript send, refusing when `max` were sent in the last `window_ms`.
+    async fn record_transcript(
+        &self,
+        conversation_id: &str,
+        at: Millis,
+        window_ms: Millis,
+        max: u32,
+    ) -> StoreResult<bool>;
+}

@@ -1,0 +1,121 @@
+//! What the store keeps, beyond the wire types of `chat_core::model`.
+
+use chat_core::clock::Millis;
+use chat_core::model::{Attachment, ConversationType, Message, MessageType};
+use chat_core::Role;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupportStatus {
+    Queued,
+    Active,
+    Ended,
+}
+
+impl SupportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportStatus::Queued => "queued",
+            SupportStatus::Active => "active",
+            SupportStatus::Ended => "ended",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(Self::Queued),
+            "active" => Some(Self::Active),
+            "ended" => Some(Self::Ended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupportRecord {
+    pub visitor_id: String,
+    pub visitor_name: String,
+    pub visitor_email: String,
+    pub query_type: String,
+    pub department: String,
+    pub agent_id: Option<String>,
+    pub status: SupportStatus,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub rating: Option<u8>,
+    pub rating_comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRecord {
+    pub id: String,
+    pub kind: ConversationType,
+    pub name: Option<String>,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub last_activity_at: Millis,
+    pub participants: Vec<String>,
+    pub support: Option<SupportRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub id: String,
+    pub kind: ConversationType,
+    pub name: Option<String>,
+    pub created_by: String,
+    pub participants: Vec<String>,
+    pub support: Option<SupportRecord>,
+    pub at: Millis,
+}
+
+/// A change to a support conversation; `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SupportUpdate {
+    pub agent_id: Option<Option<String>>,
+    pub status: Option<SupportStatus>,
+    pub ended_at: Option<Millis>,
+    pub rating: Option<(u8, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConversationSummary {
+    pub record: ConversationRecord,
+    pub unread_count: u64,
+    pub last_message: Option<Message>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub conversation_id: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub content: String,
+    pub kind: MessageType,
+    pub attachments: Vec<Attachment>,
+    pub parent_id: Option<String>,
+    pub client_id: Option<String>,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub enum Appended {
+    New(Message),
+    /// The same `(author, clientId)` was stored before: this is that message.
+    Duplicate(Message),
+}
+
+impl Appended {
+    pub fn message(&self) -> &Message {
+        match self {
+            Appended::New(m) | Appended::Duplicate(m) => m,
+        }
+    }
+}

@@ -1,0 +1,708 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go to a single writer thread that drains its queue into one
+//! transaction at a time (group commit): under load, hundreds of messages share
+//! one fsync instead of paying one each. Each write runs inside its own
+//! savepoint, so one failing write does not spoil the others of its batch, and
+//! its caller is answered only after the batch's COMMIT — an acked message is
+//! on disk. Reads run on a small pool of separate connections (WAL lets them
+//! proceed while the writer writes).
+
+mod rows;
+pub mod schema;
+
+use crate::{
+    Appended, ConversationRecord, ConversationSummary, NewConversation, NewMessage, Page, Store,
+    StoreError, StoreResult, SupportStatus, SupportUpdate, UserRecord,
+};
+use async_trait::async_trait;
+use chat_core::clock::{id_millis, Millis};
+use chat_core::model::{ConversationType, Message, Reactions};
+use rows::*;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// How many queued writes one transaction takes at most.
+const MAX_BATCH: usize = 1024;
+const READERS: usize = 4;
+
+type Reply = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/chat.db`, migrates it and starts the writer.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("chat.db");
+        let mut conn = Connection::open(&path)?;
+        configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok(Self {
+            path,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Stops accepting writes, lets the writer finish its queue, and waits for it.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<R>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit: Result<(), &rusqlite::Error>| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Conflict(format!("commit failed: {e}"))),
+                };
+                let _ = tx.send(outcome);
+            })
+        });
+        {
+            let jobs = self.jobs.lock().map_err(|_| StoreError::Closed)?;
+            let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match readers.lock().ok().and_then(|mut p| p.pop()) {
+                Some(c) => c,
+                None => open_reader(&path)?,
+            };
+            // Each read is its own snapshot.
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                if pool.len() < READERS {
+                    pool.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a committed transaction survives power loss, not only a crash of
+    // the process. Group commit keeps its cost to one fsync per batch.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<R>,
+) -> StoreResult<R> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(r) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(r)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            for job in batch {
+                // Run nothing; answer every caller with the failure.
+                drop(job);
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let commit = conn.execute_batch("COMMIT");
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "group commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.as_ref().map(|_| ()));
+        }
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(|_| ())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.write(|_| Ok(())).await
+    }
+
+    async fn upsert_user(&self, u: UserRecord) -> StoreResult<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO users (id, name, role, email, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, \
+                 email = coalesce(excluded.email, users.email), updated_at = excluded.updated_at \
+                 WHERE users.name IS NOT excluded.name OR users.role IS NOT excluded.role \
+                 OR (excluded.email IS NOT NULL AND users.email IS NOT excluded.email)",
+            )?
+            .execute(params![u.id, u.name, u.role.as_str(), u.email, chat_core::clock::now_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn users(&self, ids: &[String]) -> StoreResult<Vec<UserRecord>> {
+        let ids = ids.to_vec();
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, name, role, email FROM users WHERE id = ?1")?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(u) = stmt.query_row([id], user_from_row).optional()? {
+                    out.push(u);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn all_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, name, role, email FROM users ORDER BY id")?;
+            let users = stmt
+                .query_map([], user_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(users)
+        })
+        .await
+    }
+
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+    ) -> StoreResult<(ConversationRecord, bool)> {
+        self.write(move |c| {
+            let key = match (new.kind, new.participants.as_slice()) {
+                (ConversationType::Direct, [a, b]) => Some(direct_key(a, b)),
+                (ConversationType::Direct, _) => {
+                    return Err(StoreError::Conflict("a direct conversation has two participants".into()))
+                }
+                _ => None,
+            };
+            if let (Some(_), [a, b]) = (&key, new.participants.as_slice()) {
+                if let Some(existing) = find_direct(c, a, b)? {
+                    let record = get_conversation(c, &existing)?.ok_or(StoreError::NotFound)?;
+                    return Ok((record, false));
+                }
+            }
+            let s = new.support.as_ref();
+            c.prepare_cached(
+                "INSERT INTO conversations (id, kind, name, created_by, created_at, last_activity_at, \
+                 direct_key, visitor_id, visitor_name, visitor_email, query_type, department, agent_id, \
+                 status, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                new.id,
+                new.kind.as_str(),
+                new.name,
+                new.created_by,
+                new.at,
+                key,
+                s.map(|s| &s.visitor_id),
+                s.map(|s| &s.visitor_name),
+                s.map(|s| &s.visitor_email),
+                s.map(|s| &s.query_type),
+                s.map(|s| &s.department),
+                s.and_then(|s| s.agent_id.as_ref()),
+                s.map(|s| s.status.as_str()),
+                s.map(|s| s.started_at),
+            ])?;
+            let mut stmt = c.prepare_cached(
+                "INSERT OR IGNORE INTO participants (conversation_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for p in &new.participants {
+                stmt.execute(params![new.id, p, new.at])?;
+            }
+            let record = get_conversation(c, &new.id)?.ok_or(StoreError::NotFound)?;
+            Ok((record, true))
+        })
+        .await
+    }
+
+    async fn find_direct(&self, a: &str, b: &str) -> StoreResult<Option<String>> {
+        let (a, b) = (a.to_owned(), b.to_owned());
+        self.read(move |c| find_direct(c, &a, &b)).await
+    }
+
+    async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| get_conversation(c, &id)).await
+    }
+
+    async fn add_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool> {
+        let (conv, user) = (conversation_id.to_owned(), user_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO participants (conversation_id, user_id, joined_at) \
+                     SELECT id, ?2, ?3 FROM conversations WHERE id = ?1",
+                )?
+                .execute(params![conv, user, chat_core::clock::now_millis()])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let user = user_id.to_owned();
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT conversation_id FROM participants WHERE user_id = ?1")?;
+            let ids = stmt
+                .query_map([user], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn conversations_of(
+        &self,
+        user_id: &str,
+        kind: Option<ConversationType>,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let user = user_id.to_owned();
+        self.read(move |c| {
+            let records = conversations_where(
+                c,
+                "id IN (SELECT conversation_id FROM participants WHERE user_id = ?1) \
+                 AND (?2 IS NULL OR kind = ?2) ORDER BY last_activity_at DESC, id DESC",
+                &[&user, &kind.map(|k| k.as_str())],
+            )?;
+            records
+                .into_iter()
+                .map(|record| summarise(c, record, &user))
+                .collect()
+        })
+        .await
+    }
+
+    async fn summary_for(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<ConversationSummary>> {
+        let (conv, user) = (conversation_id.to_owned(), user_id.to_owned());
+        self.read(move |c| match get_conversation(c, &conv)? {
+            Some(record) => Ok(Some(summarise(c, record, &user)?)),
+            None => Ok(None),
+        })
+        .await
+    }
+
+    async fn support_conversations(
+        &self,
+        status: SupportStatus,
+    ) -> StoreResult<Vec<ConversationRecord>> {
+        self.read(move |c| {
+            conversations_where(
+                c,
+                "kind = 'support' AND status = ?1 ORDER BY started_at, id",
+                &[&status.as_str()],
+            )
+        })
+        .await
+    }
+
+    async fn update_support(
+        &self,
+        conversation_id: &str,
+        u: SupportUpdate,
+    ) -> StoreResult<ConversationRecord> {
+        let conv = conversation_id.to_owned();
+        self.write(move |c| {
+            let exists = get_conversation(c, &conv)?.ok_or(StoreError::NotFound)?;
+            if exists.kind != ConversationType::Support {
+                return Err(StoreError::Conflict("not a support conversation".into()));
+            }
+            if let Some(agent) = &u.agent_id {
+                c.execute(
+                    "UPDATE conversations SET agent_id = ?2 WHERE id = ?1",
+                    params![conv, agent],
+                )?;
+            }
+            if let Some(status) = u.status {
+                c.execute(
+                    "UPDATE conversations SET status = ?2 WHERE id = ?1",
+                    params![conv, status.as_str()],
+                )?;
+            }
+            if let Some(at) = u.ended_at {
+                c.execute(
+                    "UPDATE conversations SET ended_at = ?2 WHERE id = ?1",
+                    params![conv, at],
+                )?;
+            }
+            if let Some((rating, comment)) = &u.rating {
+                c.execute(
+                    "UPDATE conversations SET rating = ?2, rating_comment = ?3 WHERE id = ?1",
+                    params![conv, rating, comment],
+                )?;
+            }
+            get_conversation(c, &conv)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn agent_served(&self, agent_id: &str, user_id: &str) -> StoreResult<bool> {
+        let (agent, user) = (agent_id.to_owned(), user_id.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM conversations WHERE kind = 'support' AND agent_id = ?1 AND visitor_id = ?2 LIMIT 1",
+            )?
+            .query_row(params![agent, user], |_| Ok(()))
+            .optional()?
+            .is_some())
+        })
+        .await
+    }
+
+    async fn append_message(&self, m: NewMessage) -> StoreResult<Appended> {
+        self.write(move |c| {
+            if let Some(client_id) = &m.client_id {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE author_id = ?1 AND client_id = ?2"
+                );
+                if let Some(existing) = c
+                    .prepare_cached(&sql)?
+                    .query_row(params![m.author_id, client_id], message_from_row)
+                    .optional()?
+                {
+                    return Ok(Appended::Duplicate(existing));
+                }
+            }
+            let attachments = serde_json::to_string(&m.attachments).map_err(|e| corrupt(e.to_string()))?;
+            c.prepare_cached(
+                "INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
+                 attachments, parent_id, client_id, created_at, changed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?
+            .execute(params![
+                m.id,
+                m.conversation_id,
+                m.author_id,
+                m.author_name,
+                m.content,
+                m.kind.as_str(),
+                attachments,
+                m.parent_id,
+                m.client_id,
+                m.at
+            ])?;
+            c.prepare_cached(
+                "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![m.conversation_id, m.at])?;
+            // The author has read its own message.
+            c.prepare_cached(
+                "UPDATE participants SET last_read_id = ?3, last_read_at = ?4 \
+                 WHERE conversation_id = ?1 AND user_id = ?2 AND (last_read_id IS NULL OR last_read_id < ?3)",
+            )?
+            .execute(params![m.conversation_id, m.author_id, m.id, m.at])?;
+            let stored = get_message(c, &m.id)?.ok_or(StoreError::NotFound)?;
+            Ok(Appended::New(stored))
+        })
+        .await
+    }
+
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        let id = id.to_owned();
+        self.read(move |c| get_message(c, &id)).await
+    }
+
+    async fn edit_message(&self, id: &str, content: String, at: Millis) -> StoreResult<Message> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE messages SET content = ?2, edited_at = ?3, changed_at = ?3 \
+                     WHERE id = ?1 AND deleted_at IS NULL",
+                )?
+                .execute(params![id, content, at])?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            get_message(c, &id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn delete_message(&self, id: &str, at: Millis) -> StoreResult<Message> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE messages SET deleted_at = ?2, changed_at = ?2, content = '', attachments = '[]' \
+                     WHERE id = ?1 AND deleted_at IS NULL",
+                )?
+                .execute(params![id, at])?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            get_message(c, &id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn toggle_reaction(
+        &self,
+        id: &str,
+        user_id: &str,
+        emoji: &str,
+        at: Millis,
+    ) -> StoreResult<(Message, Reactions)> {
+        let (id, user, emoji) = (id.to_owned(), user_id.to_owned(), emoji.to_owned());
+        self.write(move |c| {
+            let mut message = get_message(c, &id)?.ok_or(StoreError::NotFound)?;
+            if message.deleted_at.is_some() {
+                return Err(StoreError::NotFound);
+            }
+            let users = message.reactions.entry(emoji.clone()).or_default();
+            if let Some(pos) = users.iter().position(|u| *u == user) {
+                users.remove(pos);
+                if users.is_empty() {
+                    message.reactions.remove(&emoji);
+                }
+            } else {
+                users.push(user);
+            }
+            let json = serde_json::to_string(&message.reactions).map_err(|e| corrupt(e.to_string()))?;
+            c.prepare_cached("UPDATE messages SET reactions = ?2, changed_at = max(changed_at, ?3) WHERE id = ?1")?
+                .execute(params![id, json, at])?;
+            let reactions = message.reactions.clone();
+            Ok((message, reactions))
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        conversation_id: &str,
+        page: Page,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        let conv = conversation_id.to_owned();
+        self.read(move |c| {
+            let limit = page.limit.clamp(1, 100);
+            let (cond, order, cursor) = match (&page.before, &page.after) {
+                (_, Some(after)) => ("id > ?2", "ASC", after.clone()),
+                (Some(before), None) => ("id < ?2", "DESC", before.clone()),
+                (None, None) => ("?2 = ''", "DESC", String::new()),
+            };
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND {cond} \
+                 AND deleted_at IS NULL ORDER BY id {order} LIMIT ?3"
+            );
+            let mut messages = c
+                .prepare_cached(&sql)?
+                .query_map(params![conv, cursor, (limit + 1) as i64], message_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = messages.len() > limit;
+            messages.truncate(limit);
+            Ok((messages, has_more))
+        })
+        .await
+    }
+
+    async fn sync(
+        &self,
+        user_id: &str,
+        since: &str,
+        limit: usize,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        let (user, since) = (user_id.to_owned(), since.to_owned());
+        let since_ms = id_millis(&since).unwrap_or(0);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN \
+                 (SELECT conversation_id FROM participants WHERE user_id = ?1) \
+                 AND changed_at >= ?3 AND (id > ?2 OR edited_at >= ?3 OR deleted_at >= ?3) \
+                 ORDER BY id LIMIT ?4"
+            );
+            let mut messages = c
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![user, since, since_ms, (limit + 1) as i64],
+                    message_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = messages.len() > limit;
+            messages.truncate(limit);
+            Ok((messages, has_more))
+        })
+        .await
+    }
+
+    async fn transcript(&self, conversation_id: &str) -> StoreResult<Vec<Message>> {
+        let conv = conversation_id.to_owned();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND deleted_at IS NULL ORDER BY id"
+            );
+            let messages = c
+                .prepare_cached(&sql)?
+                .query_map([conv], message_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(messages)
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        message_id: &str,
+        at: Millis,
+    ) -> StoreResult<()> {
+        let (conv, user, msg) = (
+            conversation_id.to_owned(),
+            user_id.to_owned(),
+            message_id.to_owned(),
+        );
+        self.write(move |c| {
+            let in_room: Option<String> = c
+                .prepare_cached("SELECT conversation_id FROM messages WHERE id = ?1")?
+                .query_row([&msg], |r| r.get(0))
+                .optional()?;
+            if in_room.as_deref() != Some(conv.as_str()) {
+                return Err(StoreError::NotFound);
+            }
+            c.prepare_cached(
+                "UPDATE participants SET last_read_id = ?3, last_read_at = ?4 \
+                 WHERE conversation_id = ?1 AND user_id = ?2 AND (last_read_id IS NULL OR last_read_id < ?3)",
+            )?
+            .execute(params![conv, user, msg, at])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn newest_message_id(&self, conversation_id: &str) -> StoreResult<Option<String>> {
+        let conv = conversation_id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT max(id) FROM messages WHERE conversation_id = ?1")?
+                    .query_row([conv], |r| r.get::<_, Option<String>>(0))?,
+            )
+        })
+        .await
+    }
+
+    async fn record_transcript(
+        &self,
+        conversation_id: &str,
+        at: Millis,
+        window_ms: Millis,
+        max: u32,
+    ) -> StoreResult<bool> {
+        let conv = conversation_id.to_owned();
+        self.write(move |c| {
+            let recent: i64 = c
+                .prepare_cached("SELECT count(*) FROM transcripts_sent WHERE conversation_id = ?1 AND sent_at > ?2")?
+                .query_row(params![conv, at - window_ms], |r| r.get(0))?;
+            if recent >= max as i64 {
+                return Ok(false);
+            }
+            c.prepare_cached("INSERT INTO transcripts_sent (conversation_id, sent_at) VALUES (?1, ?2)")?
+                .execute(params![conv, at])?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+fn summarise(
+    c: &Connection,
+    record: ConversationRecord,
+    user: &str,
+) -> StoreResult<ConversationSummary> {
+    let unread_count = unread_count(c, &record.id, user)?;
+    let last_message = last_message(c, &record.id)?;
+    Ok(ConversationSummary {
+        record,
+        unread_count,
+        last_message,
+    })
+}
+
+#[cfg(test)]
+mod tests;

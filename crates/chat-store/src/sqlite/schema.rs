@@ -1,0 +1,90 @@
+//! Schema migrations, applied in order at start-up. `PRAGMA user_version` records
+//! how many have run; a migration is never edited once released, only appended.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the core chat schema.
+    r#"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        email TEXT,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_activity_at INTEGER NOT NULL,
+        -- "a\nb" (sorted ids) for direct conversations: one per pair, enforced here.
+        direct_key TEXT UNIQUE,
+        visitor_id TEXT,
+        visitor_name TEXT,
+        visitor_email TEXT,
+        query_type TEXT,
+        department TEXT,
+        agent_id TEXT,
+        status TEXT,
+        started_at INTEGER,
+        ended_at INTEGER,
+        rating INTEGER,
+        rating_comment TEXT
+    );
+    CREATE INDEX conversations_support ON conversations(status, started_at) WHERE kind = 'support';
+    CREATE TABLE participants (
+        conversation_id TEXT NOT NULL REFERENCES conversations(id),
+        user_id TEXT NOT NULL,
+        joined_at INTEGER NOT NULL,
+        last_read_id TEXT,
+        last_read_at INTEGER,
+        PRIMARY KEY (conversation_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX participants_user ON participants(user_id);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id),
+        author_id TEXT NOT NULL,
+        author_name TEXT NOT NULL,
+        content TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        attachments TEXT NOT NULL DEFAULT '[]',
+        parent_id TEXT,
+        client_id TEXT,
+        created_at INTEGER NOT NULL,
+        edited_at INTEGER,
+        deleted_at INTEGER,
+        -- the latest of created/edited/deleted/reacted: what `sync` scans by.
+        changed_at INTEGER NOT NULL,
+        reactions TEXT NOT NULL DEFAULT '{}'
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_room ON messages(conversation_id, id);
+    CREATE INDEX messages_changed ON messages(conversation_id, changed_at);
+    CREATE UNIQUE INDEX messages_client ON messages(author_id, client_id) WHERE client_id IS NOT NULL;
+    CREATE TABLE transcripts_sent (
+        conversation_id TEXT NOT NULL,
+        sent_at INTEGER NOT NULL
+    );
+    CREATE INDEX transcripts_sent_conv ON transcripts_sent(conversation_id, sent_at);
+    "#,
+];
+
+/// Brings the database to the newest schema, one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+pub fn version() -> usize {
+    MIGRATIONS.len()
+}
