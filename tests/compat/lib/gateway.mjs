@@ -224,6 +224,12 @@ export function assertNone(socket, event, predicate = () => true, what = '') {
   assert.equal(got.length, 0, `unexpected "${event}" ${what}: ${JSON.stringify(got).slice(0, 500)}`);
 }
 
+/** Mark every recorded `event` consumed (forget what arrived so far). */
+export function drain(socket, event) {
+  record(socket);
+  for (const e of socket.__log) if (!event || e.event === event) e.consumed = true;
+}
+
 /** Wait for a reserved socket event (connect, connect_error, disconnect). */
 export function once(emitter, event, ms = DEFAULT_TIMEOUT_MS) {
   return new Promise((resolve, reject) => {
