@@ -1,0 +1,4 @@
+# Copyright 2026 Seitech
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+from . import controllers, models
+from .hooks import post_init_hook

@@ -1,0 +1,177 @@
+# Copyright 2026 Seitech
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..lib import roles
+from ..lib.constants import CHAT_TYPE_TO_WIRE
+
+CHAT_TYPE_SELECTION = [
+    ("chat", "Direct chat"),
+    ("group", "Group"),
+    ("support", "Support"),
+    ("broadcast", "Broadcast"),
+]
+QUERY_TYPE_SELECTION = [
+    ("course_inquiry", "Course inquiry"),
+    ("technical_support", "Technical support"),
+    ("billing", "Billing"),
+    ("other", "Other"),
+]
+STATE_SELECTION = [("queued", "Queued"), ("active", "Active"), ("ended", "Ended")]
+
+
+class DiscussChannel(models.Model):
+    """Conversations of the gateway, stored as Discuss channels.
+
+    The chat type is a field of its own (``seitech_chat_type``) rather than
+    a ``selection_add`` on ``channel_type``: Discuss's Python and JS switch
+    on ``channel_type`` (member rules, DM naming, the sidebar), and an
+    unknown value there breaks the Discuss app for everyone. Our channels
+    use core types Discuss understands (``chat`` for direct, ``group``
+    otherwise) so they stay valid Discuss records.
+    """
+
+    _inherit = "discuss.channel"
+
+    seitech_uuid = fields.Char(
+        "Gateway conversation id", index=True, copy=False, readonly=True
+    )
+    seitech_chat_type = fields.Selection(CHAT_TYPE_SELECTION, "Chat type", index=True)
+    seitech_state = fields.Selection(
+        STATE_SELECTION, "Chat state", index=True, group_expand="_expand_seitech_states"
+    )
+    visitor_name = fields.Char()
+    visitor_email = fields.Char()
+    visitor_guest_id = fields.Char("Visitor guest id", readonly=True)
+    visitor_user_id = fields.Many2one("res.users", "Visitor user", readonly=True)
+    query_type = fields.Selection(QUERY_TYPE_SELECTION)
+    seitech_department = fields.Selection(
+        [("sales", "Sales"), ("support", "Support"), ("billing", "Billing"),
+         ("general", "General")],
+        "Department", compute="_compute_seitech_department", store=True,
+    )
+    assigned_agent_id = fields.Many2one(
+        "res.users", "Assigned agent", index=True,
+        domain=lambda self: [("groups_id", "in", self.env.ref(
+            "seitech_chat.group_chat_agent").id)],
+    )
+    conversation_started = fields.Datetime()
+    conversation_ended = fields.Datetime()
+    satisfaction_rating = fields.Integer(
+        help="1 (poor) to 5 (excellent); 0 while not rated.", group_operator="avg"
+    )
+    rating_comment = fields.Text()
+    seitech_message_ids = fields.One2many("seitech.chat.message", "channel_id", "Chat messages")
+    seitech_message_count = fields.Integer(compute="_compute_seitech_message_count")
+    seitech_reply_draft = fields.Text(
+        "Reply", help="Typed by the agent in the form; sent with the Send button."
+    )
+
+    _sql_constraints = [
+        ("seitech_uuid_unique", "unique(seitech_uuid)", "A gateway conversation is stored once."),
+        ("satisfaction_rating_range",
+         "CHECK(satisfaction_rating IS NULL OR satisfaction_rating BETWEEN 0 AND 5)",
+         "A rating is 1 to 5."),
+    ]
+
+    @api.model
+    def _expand_seitech_states(self, states, domain, order):
+        # Kanban shows all three columns even when one is empty.
+        return [key for key, _label in STATE_SELECTION]
+
+    @api.depends("query_type")
+    def _compute_seitech_department(self):
+        for channel in self:
+            channel.seitech_department = (
+                roles.department_for(channel.query_type) if channel.query_type else False
+            )
+
+    def _compute_seitech_message_count(self):
+        counts = dict(self.env["seitech.chat.message"]._read_group(
+            [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]))
+        for channel in self:
+            channel.seitech_message_count = counts.get(channel, 0)
+
+    @api.constrains("seitech_chat_type", "query_type", "seitech_state")
+    def _check_seitech_support_fields(self):
+        for channel in self:
+            if channel.seitech_chat_type == "support" and not channel.query_type:
+                raise ValidationError(_("A support conversation needs a query type."))
+            if channel.seitech_state == "queued" and channel.seitech_chat_type != "support":
+                raise ValidationError(_("Only support conversations are queued."))
+
+    # -- back office actions -------------------------------------------------
+    def _seitech_push_conversation(self):
+        self.env["seitech.chat.push"].sudo()._enqueue([
+            ("conversation", {
+                "conversation_id": c.seitech_uuid,
+                "status": c.seitech_state,
+                "assigned_agent_id": str(c.assigned_agent_id.id) if c.assigned_agent_id else None,
+            }) for c in self if c.seitech_uuid
+        ])
+
+    def _seitech_sync_agent_member(self):
+        """Keep the assigned agent the only Odoo member of a support chat:
+        Discuss's own rules let members read a channel, so a previous agent
+        must lose membership when the chat moves to someone else."""
+        for channel in self.filtered(lambda c: c.seitech_chat_type == "support"):
+            agent_partner = channel.assigned_agent_id.partner_id
+            stale = channel.sudo().channel_member_ids.filtered(
+                lambda m, p=agent_partner: m.partner_id and m.partner_id != p)
+            stale.unlink()
+            if agent_partner and agent_partner not in channel.sudo().channel_member_ids.partner_id:
+                channel.sudo().add_members(partner_ids=agent_partner.ids)
+
+    def action_seitech_take(self):
+        """An agent takes a queued chat from the back office."""
+        user = self.env.user
+        if not user.has_group("seitech_chat.group_chat_agent"):
+            raise UserError(_("Only chat agents take conversations."))
+        for channel in self:
+            if channel.seitech_state != "queued":
+                raise UserError(_("Only a queued conversation can be taken."))
+        self.sudo().write({"assigned_agent_id": user.id, "seitech_state": "active"})
+        self._seitech_sync_agent_member()
+        self._seitech_push_conversation()
+
+    def action_seitech_end(self):
+        for channel in self:
+            if channel.seitech_state == "ended":
+                continue
+            channel.write({"seitech_state": "ended",
+                           "conversation_ended": fields.Datetime.now()})
+        self._seitech_push_conversation()
+
+    def action_seitech_send_reply(self):
+        self.ensure_one()
+        body = (self.seitech_reply_draft or "").strip()
+        if not body:
+            raise UserError(_("Type a reply first."))
+        self.seitech_post_agent_message(body)
+        self.seitech_reply_draft = False
+
+    def seitech_post_agent_message(self, body):
+        """Write a message as the current user and push it to the gateway."""
+        self.ensure_one()
+        if self.seitech_state == "ended":
+            raise UserError(_("This conversation has ended."))
+        if self.seitech_chat_type == "support" and self.assigned_agent_id != self.env.user \
+                and not self.env.user.has_group("seitech_chat.group_chat_manager"):
+            raise UserError(_("Only the assigned agent or a manager answers this chat."))
+        return self.env["seitech.chat.message"].create({
+            "channel_id": self.id,
+            "author_id": self.env.user.id,
+            "body": body,
+            "message_type": "text",
+            "origin": "odoo",
+        })
+
+    def _seitech_gateway_dict(self):
+        self.ensure_one()
+        return {
+            "id": self.seitech_uuid,
+            "type": CHAT_TYPE_TO_WIRE.get(self.seitech_chat_type),
+            "status": self.seitech_state,
+            "assigned_agent_id": str(self.assigned_agent_id.id) if self.assigned_agent_id else None,
+        }
