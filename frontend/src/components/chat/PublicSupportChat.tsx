@@ -1,0 +1,616 @@
+'use client';
+
+import React, { useCallback, useEffect, useId, useRef, useState } from 'react';
+import { ChatProvider, useChat } from './ChatContext';
+import { Composer, MessageList } from './ChatWindow';
+import { compareIds } from '@/lib/chat-store';
+import type { QueryType, Session } from '@/lib/chat-types';
+import { themeToCssVars, type ChatTheme } from '@/lib/chat-theme';
+import { QUERY_TYPES, validatePreChat, type PreChatErrors } from '@/lib/validation';
+
+export const GUEST_TOKEN_KEY = 'seitech-chat:guest-token';
+export const SUPPORT_KEY = 'seitech-chat:support';
+export const VISITED_KEY = 'chat:visited';
+
+export interface Faq {
+  q: string;
+  a: string;
+}
+
+export const DEFAULT_FAQS: Faq[] = [
+  { q: 'How do I enrol in a course?', a: 'Open the course page, choose a date or the e-learning option and press “Enrol now”.' },
+  { q: 'What payment methods do you accept?', a: 'Card payments, bank transfer and invoices for companies.' },
+  { q: 'Where do I find my certificate?', a: 'Certificates appear under Dashboard → Certificates as soon as you pass.' },
+];
+
+interface QuickAction {
+  label: string;
+  queryType: QueryType;
+  message: string;
+}
+
+const QUICK_ACTIONS: QuickAction[] = [
+  { label: '📞 Request a callback', queryType: 'other', message: 'Please call me back.' },
+  { label: '🎓 Course advice', queryType: 'course_inquiry', message: 'I would like advice on choosing a course.' },
+  { label: '🛠️ Login problem', queryType: 'technical_support', message: 'I cannot log in to my account.' },
+];
+
+interface StoredSupport {
+  roomId: string;
+  name: string;
+  email: string;
+}
+
+function readStored(): { token: string | null; support: StoredSupport | null } {
+  try {
+    const token = localStorage.getItem(GUEST_TOKEN_KEY);
+    const raw = localStorage.getItem(SUPPORT_KEY);
+    return { token, support: raw ? (JSON.parse(raw) as StoredSupport) : null };
+  } catch {
+    return { token: null, support: null };
+  }
+}
+
+export interface PublicSupportChatProps {
+  /** Gateway URL (default NEXT_PUBLIC_CHAT_URL or http://localhost:3001). */
+  url?: string;
+  /** Open once by itself on a first visit, after this delay; 0 or less: never. */
+  autoOpenDelayMs?: number;
+  faqs?: Faq[];
+  theme?: Partial<ChatTheme>;
+  title?: string;
+}
+
+export function PublicSupportChat({ url, autoOpenDelayMs = 3000, faqs = DEFAULT_FAQS, theme, title = 'Support Chat' }: PublicSupportChatProps) {
+  const [loaded, setLoaded] = useState(false);
+  const [token, setToken] = useState<string | null>(null);
+  const [support, setSupport] = useState<StoredSupport | null>(null);
+  const [open, setOpen] = useState(false);
+
+  useEffect(() => {
+    const s = readStored();
+    setToken(s.token);
+    setSupport(s.support);
+    setLoaded(true);
+  }, []);
+
+  // Auto-open once on a first visit.
+  useEffect(() => {
+    if (autoOpenDelayMs <= 0) return;
+    let visited = true;
+    try {
+      visited = !!localStorage.getItem(VISITED_KEY);
+      if (!visited) localStorage.setItem(VISITED_KEY, 'true');
+    } catch {
+      /* storage disabled: never auto-open */
+    }
+    if (visited) return;
+    const t = setTimeout(() => setOpen(true), autoOpenDelayMs);
+    return () => clearTimeout(t);
+  }, [autoOpenDelayMs]);
+
+  const onSession = useCallback((s: Session) => {
+    if (s.guestToken) {
+      try {
+        localStorage.setItem(GUEST_TOKEN_KEY, s.guestToken);
+      } catch {
+        /* the chat just won't survive a reload */
+      }
+    }
+  }, []);
+
+  const onAuthFailed = useCallback(() => {
+    // The stored guest token is no longer accepted: start over as a new guest.
+    try {
+      localStorage.removeItem(GUEST_TOKEN_KEY);
+      localStorage.removeItem(SUPPORT_KEY);
+    } catch {
+      /* ignore */
+    }
+    setSupport(null);
+    setToken(null);
+  }, []);
+
+  const enabled = loaded && (open || !!support);
+  const style = theme ? (themeToCssVars(theme) as React.CSSProperties) : undefined;
+
+  return (
+    <div className="font-chat" style={style} data-testid="support-widget-root">
+      <ChatProvider url={url} token={token} enabled={enabled} onSession={onSession} onAuthFailed={onAuthFailed}>
+        <SupportWidget
+          open={open}
+          setOpen={setOpen}
+          support={support}
+          setSupport={(s) => {
+            setSupport(s);
+            try {
+              if (s) localStorage.setItem(SUPPORT_KEY, JSON.stringify(s));
+              else localStorage.removeItem(SUPPORT_KEY);
+            } catch {
+              /* ignore */
+            }
+          }}
+          faqs={faqs}
+          title={title}
+        />
+      </ChatProvider>
+    </div>
+  );
+}
+
+interface WidgetProps {
+  open: boolean;
+  setOpen: (o: boolean) => void;
+  support: StoredSupport | null;
+  setSupport: (s: StoredSupport | null) => void;
+  faqs: Faq[];
+  title: string;
+}
+
+type Phase = 'pre-chat' | 'connecting' | 'queued' | 'active' | 'ended';
+
+function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: WidgetProps) {
+  const chat = useChat();
+  const { state, openRoom } = chat;
+  const roomId = support?.roomId ?? null;
+  const [maximised, setMaximised] = useState(false);
+  const [starting, setStarting] = useState(false);
+  const launcher = useRef<HTMLButtonElement>(null);
+  const panel = useRef<HTMLDivElement>(null);
+  const wasOpen = useRef(open);
+  const titleId = useId();
+  const [seenId, setSeenId] = useState<string | null>(null);
+
+  // Open the stored support room once signed in (after a reload too).
+  const sessionId = state.session?.userId;
+  useEffect(() => {
+    if (roomId && sessionId) openRoom(roomId);
+  }, [roomId, sessionId, openRoom]);
+
+  const conv = roomId ? state.conversations[roomId] : undefined;
+  const live = roomId ? state.support[roomId] : undefined;
+  let phase: Phase;
+  if (!roomId) phase = starting ? 'connecting' : 'pre-chat';
+  else if (live) phase = live.state;
+  else if (conv?.status === 'queued') phase = 'queued';
+  else if (conv?.status === 'ended' || conv?.status === 'closed') phase = 'ended';
+  else if (conv) phase = 'active';
+  else phase = 'connecting';
+
+  // Unread badge: messages from others that arrived while the panel was closed.
+  const messages = roomId ? state.messages[roomId] ?? [] : [];
+  const me = state.session?.userId;
+  const newestOther = [...messages].reverse().find((m) => m.status === 'sent' && m.authorId !== me);
+  useEffect(() => {
+    if (open && newestOther) setSeenId(newestOther.id);
+  }, [open, newestOther]);
+  const unread = open
+    ? 0
+    : messages.filter((m) => m.status === 'sent' && m.authorId !== me && (!seenId || compareIds(m.id, seenId) > 0)).length;
+
+  // Focus: into the panel when it opens, back to the launcher when it closes.
+  useEffect(() => {
+    if (open && !wasOpen.current) {
+      const root = panel.current;
+      const first =
+        root?.querySelector<HTMLElement>('[data-autofocus]') ??
+        root?.querySelector<HTMLElement>('textarea') ??
+        root?.querySelector<HTMLElement>('button');
+      first?.focus();
+    } else if (!open && wasOpen.current) {
+      launcher.current?.focus();
+    }
+    wasOpen.current = open;
+  }, [open]);
+
+  if (!open) {
+    return (
+      <button
+        ref={launcher}
+        type="button"
+        onClick={() => setOpen(true)}
+        className="fixed bottom-4 right-4 z-50 flex h-14 w-14 items-center justify-center rounded-full bg-chat-primary text-2xl text-chat-primary-contrast shadow-2xl transition-transform hover:scale-105 focus:outline-none focus-visible:ring-4 focus-visible:ring-chat-primary/40 sm:bottom-6 sm:right-6 sm:h-16 sm:w-16"
+        aria-label={unread > 0 ? `Open support chat, ${unread} unread` : 'Open support chat'}
+        data-testid="chat-launcher"
+      >
+        <span aria-hidden="true">💬</span>
+        {unread > 0 && (
+          <span
+            className="absolute -right-1 -top-1 flex h-6 min-w-[1.5rem] items-center justify-center rounded-full border-2 border-white bg-chat-error px-1 text-xs font-bold text-white"
+            data-testid="unread-count"
+            aria-hidden="true"
+          >
+            {unread > 9 ? '9+' : unread}
+          </span>
+        )}
+      </button>
+    );
+  }
+
+  const agents = state.agentsOnline;
+  const availability =
+    state.connection !== 'connected'
+      ? state.connection === 'offline'
+        ? 'You are offline: messages will be sent when you reconnect'
+        : 'Connecting…'
+      : agents === null
+        ? 'We usually reply in a few minutes'
+        : agents > 0
+          ? `${agents} agent${agents === 1 ? '' : 's'} online`
+          : 'We are away: leave a message and we will email you';
+
+  return (
+    <div
+      ref={panel}
+      role="dialog"
+      aria-modal="false"
+      aria-labelledby={titleId}
+      data-testid="support-panel"
+      data-phase={phase}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') setOpen(false);
+      }}
+      className={`fixed inset-0 z-[100] flex flex-col overflow-hidden bg-chat-bg text-chat-text shadow-2xl motion-safe:animate-chat-pop sm:inset-auto sm:bottom-6 sm:right-6 sm:rounded-chat ${
+        maximised ? 'sm:h-[calc(100vh-3rem)] sm:w-[min(48rem,calc(100vw-3rem))]' : 'sm:h-[min(600px,calc(100vh-3rem))] sm:w-96'
+      }`}
+    >
+      <div className="flex items-center gap-2 bg-chat-primary px-4 py-3 text-chat-primary-contrast">
+        <div className="min-w-0 flex-1">
+          <h2 id={titleId} className="font-chat-heading text-base font-semibold">
+            {title}
+          </h2>
+          <p className="flex items-center gap-1 text-xs opacity-90" data-testid="availability" role="status">
+            <span
+              className={`inline-block h-2 w-2 rounded-full ${state.connection === 'connected' ? 'bg-green-300' : 'bg-yellow-300'}`}
+              aria-hidden="true"
+            />
+            {availability}
+          </p>
+        </div>
+        <button
+          type="button"
+          onClick={() => setMaximised((m) => !m)}
+          className="hidden rounded p-1.5 hover:bg-white/20 focus:outline-none focus-visible:ring-2 focus-visible:ring-white sm:block"
+          aria-label={maximised ? 'Restore chat size' : 'Maximise chat'}
+        >
+          {maximised ? '🗗' : '🗖'}
+        </button>
+        <button
+          type="button"
+          onClick={() => setOpen(false)}
+          className="rounded p-1.5 hover:bg-white/20 focus:outline-none focus-visible:ring-2 focus-visible:ring-white"
+          aria-label="Minimise chat"
+        >
+          ▁
+        </button>
+      </div>
+
+      {(phase === 'pre-chat' || (phase === 'connecting' && !roomId)) && (
+        <PreChat
+          faqs={faqs}
+          busy={phase === 'connecting'}
+          onSubmit={async (form) => {
+            setStarting(true);
+            try {
+              const ack = await chat.startSupport(form);
+              if (!ack.ok) return ack.error.message || 'Could not start the chat';
+              setSupport({ roomId: ack.conversation.id, name: form.name, email: form.email });
+              return null;
+            } finally {
+              setStarting(false);
+            }
+          }}
+        />
+      )}
+
+      {roomId && phase === 'connecting' && (
+        <p className="m-auto text-sm text-chat-muted" role="status">
+          Connecting…
+        </p>
+      )}
+
+      {roomId && (phase === 'queued' || phase === 'active' || phase === 'ended') && (
+        <>
+          {phase === 'queued' && (
+            <p className="border-b border-chat-border bg-amber-50 px-4 py-2 text-sm text-amber-900" role="status" data-testid="queue-status">
+              {live && live.state === 'queued' && live.position
+                ? `You are number ${live.position} in the queue. An agent will be with you shortly.`
+                : 'Waiting for an agent…'}
+            </p>
+          )}
+          {phase === 'active' && live && live.state === 'active' && live.agent && (
+            <p className="border-b border-chat-border px-4 py-1 text-xs text-chat-muted" data-testid="agent-name">
+              You are chatting with {live.agent.name}
+            </p>
+          )}
+          <MessageList roomId={roomId} conversation={conv} allowActions={false} />
+          {phase !== 'ended' ? (
+            <>
+              <Composer roomId={roomId} placeholder="Type your message…" />
+              <div className="flex justify-between border-t border-chat-border px-3 py-1 text-xs">
+                <TranscriptButton roomId={roomId} email={support?.email} />
+                <button type="button" className="text-chat-muted underline" onClick={() => void chat.endSupport(roomId)}>
+                  End chat
+                </button>
+              </div>
+            </>
+          ) : (
+            <Ended roomId={roomId} email={support?.email} onNew={() => setSupport(null)} />
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
+function TranscriptButton({ roomId, email }: { roomId: string; email?: string }) {
+  const chat = useChat();
+  const [status, setStatus] = useState<string | null>(null);
+  return (
+    <span className="flex items-center gap-2">
+      <button
+        type="button"
+        className="text-chat-primary underline"
+        onClick={async () => {
+          setStatus('Sending…');
+          const ack = await chat.requestTranscript(roomId, email);
+          setStatus(ack.ok ? `Transcript sent${email ? ` to ${email}` : ''}` : `Could not send the transcript: ${ack.error.message}`);
+        }}
+      >
+        Email me the transcript
+      </button>
+      {status && (
+        <span role="status" data-testid="transcript-status">
+          {status}
+        </span>
+      )}
+    </span>
+  );
+}
+
+function Ended({ roomId, email, onNew }: { roomId: string; email?: string; onNew: () => void }) {
+  const chat = useChat();
+  const [rating, setRating] = useState(0);
+  const [comment, setComment] = useState('');
+  const [done, setDone] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div className="space-y-3 border-t border-chat-border p-4 text-sm" data-testid="chat-ended">
+      <p className="font-medium">This chat has ended. Thank you for contacting us.</p>
+      {done ? (
+        <p role="status" data-testid="rating-thanks">
+          Thanks for your feedback!
+        </p>
+      ) : (
+        <form
+          onSubmit={async (e) => {
+            e.preventDefault();
+            if (rating < 1) {
+              setError('Please choose a rating');
+              return;
+            }
+            const ack = await chat.rateSupport(roomId, rating, comment.trim() || undefined);
+            if (ack.ok) setDone(true);
+            else setError(ack.error.message);
+          }}
+        >
+          <fieldset>
+            <legend className="mb-1">How was your chat?</legend>
+            <div className="flex gap-1" role="radiogroup" aria-label="Rating from 1 to 5">
+              {[1, 2, 3, 4, 5].map((n) => (
+                <button
+                  key={n}
+                  type="button"
+                  role="radio"
+                  aria-checked={rating === n}
+                  aria-label={`${n} star${n > 1 ? 's' : ''}`}
+                  onClick={() => setRating(n)}
+                  className={`text-2xl ${n <= rating ? 'text-amber-400' : 'text-gray-300'} focus:outline-none focus-visible:ring-2 focus-visible:ring-chat-primary`}
+                >
+                  ★
+                </button>
+              ))}
+            </div>
+          </fieldset>
+          <label htmlFor={`rate-comment-${roomId}`} className="mt-2 block text-xs text-chat-muted">
+            Comment (optional)
+          </label>
+          <textarea
+            id={`rate-comment-${roomId}`}
+            value={comment}
+            onChange={(e) => setComment(e.target.value)}
+            maxLength={1000}
+            className="mt-1 w-full rounded border border-chat-border p-2"
+            rows={2}
+          />
+          {error && (
+            <p role="alert" className="text-xs text-chat-error">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="mt-2 rounded-lg bg-chat-primary px-3 py-1.5 text-chat-primary-contrast">
+            Submit rating
+          </button>
+        </form>
+      )}
+      <div className="flex flex-wrap items-center justify-between gap-2 text-xs">
+        <TranscriptButton roomId={roomId} email={email} />
+        <button type="button" className="underline" onClick={onNew}>
+          Start a new chat
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function PreChat({
+  faqs,
+  busy,
+  onSubmit,
+}: {
+  faqs: Faq[];
+  busy: boolean;
+  onSubmit: (form: { name: string; email: string; queryType: QueryType; message?: string }) => Promise<string | null>;
+}) {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [queryType, setQueryType] = useState<QueryType>('course_inquiry');
+  const [message, setMessage] = useState('');
+  const [errors, setErrors] = useState<PreChatErrors>({});
+  const [serverError, setServerError] = useState<string | null>(null);
+  const form = useRef<HTMLFormElement>(null);
+
+  const submit = async () => {
+    const errs = validatePreChat({ name, email, queryType, message });
+    setErrors(errs);
+    if (Object.keys(errs).length) {
+      const first = (['name', 'email', 'queryType', 'message'] as const).find((k) => errs[k]);
+      form.current?.querySelector<HTMLElement>(`[name="${first}"]`)?.focus();
+      return;
+    }
+    setServerError(null);
+    const err = await onSubmit({ name: name.trim(), email: email.trim(), queryType, message: message.trim() || undefined });
+    if (err) setServerError(err);
+  };
+
+  const field = 'mt-1 w-full rounded-lg border border-chat-border bg-chat-bg px-3 py-2 text-sm focus:outline-none focus:ring-2 focus:ring-chat-primary';
+  return (
+    <div className="min-h-0 flex-1 overflow-y-auto p-4">
+      <form
+        ref={form}
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+        className="space-y-3"
+        aria-label="Start a support chat"
+      >
+        <p className="text-sm">Hi! Tell us a little about you and we will connect you with our team.</p>
+        <div>
+          <label htmlFor="prechat-name" className="text-xs font-medium">
+            Your name
+          </label>
+          <input
+            id="prechat-name"
+            name="name"
+            data-autofocus
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            autoComplete="name"
+            aria-invalid={!!errors.name}
+            aria-describedby={errors.name ? 'prechat-name-error' : undefined}
+            className={field}
+          />
+          {errors.name && (
+            <p id="prechat-name-error" className="mt-0.5 text-xs text-chat-error">
+              {errors.name}
+            </p>
+          )}
+        </div>
+        <div>
+          <label htmlFor="prechat-email" className="text-xs font-medium">
+            Email
+          </label>
+          <input
+            id="prechat-email"
+            name="email"
+            type="email"
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            autoComplete="email"
+            aria-invalid={!!errors.email}
+            aria-describedby={errors.email ? 'prechat-email-error' : undefined}
+            className={field}
+          />
+          {errors.email && (
+            <p id="prechat-email-error" className="mt-0.5 text-xs text-chat-error">
+              {errors.email}
+            </p>
+          )}
+        </div>
+        <div>
+          <label htmlFor="prechat-topic" className="text-xs font-medium">
+            Topic
+          </label>
+          <select
+            id="prechat-topic"
+            name="queryType"
+            value={queryType}
+            onChange={(e) => setQueryType(e.target.value as QueryType)}
+            className={field}
+          >
+            {QUERY_TYPES.map((q) => (
+              <option key={q.value} value={q.value}>
+                {q.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="prechat-message" className="text-xs font-medium">
+            How can we help? (optional)
+          </label>
+          <textarea
+            id="prechat-message"
+            name="message"
+            rows={2}
+            value={message}
+            onChange={(e) => setMessage(e.target.value)}
+            aria-invalid={!!errors.message}
+            className={field}
+          />
+          {errors.message && <p className="mt-0.5 text-xs text-chat-error">{errors.message}</p>}
+        </div>
+        {serverError && (
+          <p role="alert" className="text-xs text-chat-error">
+            {serverError}
+          </p>
+        )}
+        <button
+          type="submit"
+          disabled={busy}
+          className="w-full rounded-lg bg-chat-primary px-3 py-2 text-sm font-semibold text-chat-primary-contrast disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-offset-2 focus-visible:ring-chat-primary"
+        >
+          {busy ? 'Connecting…' : 'Start Chat'}
+        </button>
+      </form>
+      <div className="mt-4">
+        <h3 className="text-xs font-semibold uppercase text-chat-muted">Quick actions</h3>
+        <div className="mt-1 flex flex-wrap gap-1">
+          {QUICK_ACTIONS.map((a) => (
+            <button
+              key={a.label}
+              type="button"
+              className="rounded-full border border-chat-border px-2 py-1 text-xs hover:bg-chat-surface"
+              onClick={() => {
+                setQueryType(a.queryType);
+                setMessage(a.message);
+                form.current?.querySelector<HTMLElement>('[name="name"]')?.focus();
+              }}
+            >
+              {a.label}
+            </button>
+          ))}
+        </div>
+      </div>
+      {faqs.length > 0 && (
+        <div className="mt-4">
+          <h3 className="text-xs font-semibold uppercase text-chat-muted">Frequently asked questions</h3>
+          <ul className="mt-1 space-y-1">
+            {faqs.map((f) => (
+              <li key={f.q}>
+                <details className="rounded-lg border border-chat-border px-2 py-1 text-sm">
+                  <summary className="cursor-pointer">{f.q}</summary>
+                  <p className="mt-1 text-chat-muted">{f.a}</p>
+                </details>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
+  );
+}
+
+export default PublicSupportChat;

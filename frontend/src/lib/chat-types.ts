@@ -1,0 +1,94 @@
+// Wire types of the seitech-chat protocol (shared/spec/protocol.md, v1).
+
+export type UserRole = 'public' | 'student' | 'instructor' | 'admin' | 'support-agent';
+
+export type ConversationType = 'direct' | 'group' | 'support' | 'channel';
+
+export type QueryType = 'course_inquiry' | 'technical_support' | 'billing' | 'other';
+
+export interface Attachment {
+  id: string;
+  name: string;
+  mimeType: string;
+  size: number;
+  url: string;
+}
+
+export interface ChatMessage {
+  id: string;
+  roomId: string;
+  authorId: string;
+  authorName: string;
+  content: string;
+  type: 'text' | 'file' | 'system';
+  attachments: Attachment[];
+  parentId: string | null;
+  clientId?: string | null;
+  createdAt: string;
+  editedAt: string | null;
+  /** Set by the gateway in `sync` results for a deleted message. */
+  deleted?: boolean;
+  deletedAt?: string | null;
+  reactions?: Record<string, string[]>;
+}
+
+/** A message as the UI holds it: a server message, or one waiting in the outbox. */
+export interface UiMessage extends ChatMessage {
+  status: 'pending' | 'sent' | 'failed';
+  error?: string;
+}
+
+export interface Participant {
+  id: string;
+  name: string;
+  role: UserRole;
+  online?: boolean;
+}
+
+export interface Conversation {
+  id: string;
+  type: ConversationType;
+  name: string | null;
+  participants: Participant[];
+  unreadCount: number;
+  lastMessage: ChatMessage | null;
+  status?: string;
+}
+
+export interface Session {
+  userId: string;
+  name: string;
+  role: UserRole;
+  guestToken?: string;
+}
+
+export interface AckError {
+  code:
+    | 'unauthorized'
+    | 'forbidden'
+    | 'not_found'
+    | 'invalid'
+    | 'rate_limited'
+    | 'too_large'
+    | 'conflict'
+    | 'unavailable'
+    | 'timeout'
+    | 'offline';
+  message: string;
+}
+
+export type Ack<T> = ({ ok: true } & T) | { ok: false; error: AckError };
+
+export interface DirectoryUser {
+  id: string;
+  name: string;
+  role: UserRole;
+  online?: boolean;
+}
+
+export type SupportStatus =
+  | { state: 'queued'; position: number | null }
+  | { state: 'active'; agent: { id: string; name: string } | null }
+  | { state: 'ended' };
+
+export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'offline' | 'auth_failed';
