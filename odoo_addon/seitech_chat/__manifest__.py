@@ -17,7 +17,6 @@
         "security/ir.model.access.csv",
         "security/seitech_chat_rules.xml",
         "data/ir_cron.xml",
-        "data/mail_templates.xml",
         "views/discuss_channel_views.xml",
         "views/seitech_chat_message_views.xml",
         "views/seitech_chat_agent_views.xml",

@@ -5,7 +5,9 @@ import secrets
 # Generated per database at install so that no secret ever lives in the
 # repository or in a data file; an operator copies them to the gateway.
 SECRET_PARAMS = ("seitech_chat.jwt_secret", "seitech_chat.push_secret")
-DEFAULT_PARAMS = {"seitech_chat.gateway_url": "", "seitech_chat.token_ttl": "300"}
+# The gateway URL has no default: Odoo drops empty parameters, and pushes
+# simply wait (pending) until an operator sets seitech_chat.gateway_url.
+DEFAULT_PARAMS = {"seitech_chat.token_ttl": "300"}
 
 
 def post_init_hook(env):
