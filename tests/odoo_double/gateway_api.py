@@ -9,7 +9,6 @@ import contextlib
 import copy
 import datetime as dt
 import threading
-import uuid as uuidlib
 
 import addon_lib
 
@@ -42,18 +41,9 @@ def validation_error(message):
     return OdooError("odoo.exceptions.ValidationError", message)
 
 
-def iso(value):
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def uuid7():
-    """UUIDv7 (time-ordered), as the addon makes for messages written in Odoo."""
-    ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
-    rand = uuidlib.uuid4().int & ((1 << 74) - 1)
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return str(uuidlib.UUID(int=value))
+ids = addon_lib.sub("ids")
+iso = ids.iso_utc
+uuid7 = ids.uuid7
 
 
 class MemoryStore(ingest.Store):

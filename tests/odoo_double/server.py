@@ -66,7 +66,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import addon_lib  # noqa: E402
-from gateway_api import MODULE_VERSION, GatewayApi, MemoryStore, OdooError, iso, uuid7  # noqa: E402
+from gateway_api import GatewayApi, MemoryStore, OdooError, iso, uuid7  # noqa: E402
 
 C = addon_lib.sub("constants")
 signing = addon_lib.sub("signing")
