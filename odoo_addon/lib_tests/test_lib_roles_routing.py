@@ -1,5 +1,4 @@
 import pytest
-
 from seitech_chat_lib import assign, roles, routing
 
 

@@ -4,7 +4,6 @@ import json
 
 import jwt as pyjwt
 import pytest
-
 from seitech_chat_lib import jwt_hs256, signing
 
 SECRET = "x" * 40  # test-only value

@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-
 from seitech_chat_lib import ids, validation
 from seitech_chat_lib.constants import MAX_BATCH
 

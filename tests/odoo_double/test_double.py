@@ -1,0 +1,376 @@
+"""Tests of the Odoo double itself: envelopes, gateway API behaviour,
+faults and signed pushes."""
+
+import http.client
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import addon_lib
+import pytest
+
+signing = addon_lib.sub("signing")
+T = "2026-11-24T10:00:00.000Z"
+
+
+def support_conv(cid="c-1", uuid="op-c1", **kw):
+    item = {"kind": "conversation", "uuid": uuid, "conversation_id": cid, "type": "support",
+            "visitor": {"user_id": "guest_1_a", "name": "Vi", "email": "vi@example.org"},
+            "query_type": "billing", "status": "active", "assigned_agent_id": "6",
+            "participant_ids": ["6"], "created_at": T}
+    item.update(kw)
+    return item
+
+
+def message(uuid, cid="c-1", **kw):
+    item = {"kind": "message", "uuid": uuid, "conversation_id": cid, "author_id": "guest_1_a",
+            "author_name": "Vi", "content": f"text {uuid}", "created_at": T}
+    item.update(kw)
+    return item
+
+
+# -- envelopes ---------------------------------------------------------------
+
+def test_common_version_and_authenticate(odoo):
+    assert odoo.rpc("common", "version", [])["result"]["server_version_info"][0] == 17
+    assert odoo.rpc("common", "authenticate", ["seitech", "chat-gateway", "test-only-api-key-not-a-secret",
+                                               {}])["result"] == 2
+    assert odoo.rpc("common", "authenticate", ["seitech", "chat-gateway", "wrong", {}])["result"] is False
+    assert odoo.rpc("common", "authenticate", ["otherdb", "chat-gateway", "test-only-api-key-not-a-secret",
+                                               {}])["result"] is False
+
+
+def test_error_envelope_shape_for_access_denied(odoo):
+    body = odoo.call("whois", [1], key="wrong")
+    err = body["error"]
+    assert err["code"] == 200 and err["message"] == "Odoo Server Error"
+    assert err["data"]["name"] == "odoo.exceptions.AccessDenied"
+    assert err["data"]["message"] == "Access Denied"
+    assert set(err["data"]) == {"name", "debug", "message", "arguments", "context"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"uid": 1, "key": "ada-test-password"}, "odoo.exceptions.AccessError"),  # not in Chat Gateway
+        ({"method": "_private"}, "odoo.exceptions.AccessError"),
+        ({"method": "unlink"}, "builtins.AttributeError"),
+    ],
+)
+def test_execute_kw_errors(odoo, kwargs, name):
+    method = kwargs.pop("method", "api_version")
+    assert odoo.call(method, **kwargs)["error"]["data"]["name"] == name
+
+
+def test_unknown_model_and_db(odoo):
+    body = odoo.rpc("object", "execute_kw", ["seitech", 2, "test-only-api-key-not-a-secret", "res.partner",
+                                             "search", [[]]])
+    assert body["error"]["data"]["name"] == "odoo.exceptions.UserError"
+    body = odoo.rpc("object", "execute_kw", ["nodb", 2, "test-only-api-key-not-a-secret",
+                                             "seitech.chat.gateway", "api_version", []])
+    assert body["error"]["data"]["name"] == "psycopg2.OperationalError"
+
+
+def test_body_that_is_not_json_is_a_400_page(odoo):
+    status, body, _ = odoo.post("/jsonrpc", None, raw=b"{not json")
+    assert status == 400 and "Invalid JSON" in body
+
+
+def test_session_info_by_cookie_and_expired_session(odoo):
+    status, body, _ = odoo.post("/web/session/get_session_info", {"jsonrpc": "2.0", "method": "call",
+                                "params": {}, "id": 1}, headers={"Cookie": "session_id=test-session-ada"})
+    assert status == 200 and body["result"]["uid"] == 1 and body["result"]["partner_id"] == 101
+    for cookie in ({}, {"Cookie": "session_id=nope"}):
+        _, body, _ = odoo.post("/web/session/get_session_info",
+                               {"jsonrpc": "2.0", "method": "call", "params": {}, "id": 2}, headers=cookie)
+        assert body["error"]["code"] == 100
+        assert body["error"]["message"] == "Odoo Session Expired"
+        assert body["error"]["data"]["name"] == "odoo.http.SessionExpiredException"
+
+
+def test_web_session_authenticate_sets_a_usable_cookie(odoo):
+    _, body, headers = odoo.post("/web/session/authenticate", {"jsonrpc": "2.0", "method": "call", "id": 1,
+                                 "params": {"db": "seitech", "login": "sam", "password": "sam-test-password"}})
+    assert body["result"]["uid"] == 5
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    _, body, _ = odoo.post("/web/session/get_session_info", {"jsonrpc": "2.0", "method": "call",
+                           "params": {}, "id": 2}, headers={"Cookie": cookie})
+    assert body["result"]["username"] == "sam"
+
+
+# -- gateway API ---------------------------------------------------------------
+
+def test_api_version(odoo):
+    res = odoo.ok("api_version")
+    assert res["version"] == 1 and res["max_batch"] == 500 and "ingest" in res["methods"]
+
+
+def test_whois_roles_courses_and_missing(odoo):
+    res = odoo.ok("whois", [1, "3", 5, 9, 7, 99])
+    by_id = {u["id"]: u for u in res["users"]}
+    assert {k: v["role"] for k, v in by_id.items()} == {
+        "1": "student", "3": "instructor", "5": "support-agent", "9": "admin", "7": "public"}
+    assert by_id["1"]["courses"] == [{"id": "1", "name": "Python 101", "as": "student"}]
+    assert by_id["5"]["department"] == "support"
+    assert res["missing"] == ["99"]
+
+
+def test_whois_refuses_malformed_ids(odoo):
+    assert odoo.call("whois", ["1; drop table"])["error"]["data"]["name"] == "odoo.exceptions.ValidationError"
+
+
+def names(res):
+    return sorted(u["name"] for u in res["users"])
+
+
+def test_directory_search_applies_routing_policy(odoo):
+    # Ada studies Python 101 (Ian), not Rust 201 (Oscar).
+    assert names(odoo.ok("directory_search", 1, "")) == ["Bea Billing", "Ian Instructor", "Sam Agent"]
+    assert names(odoo.ok("directory_search", 3, "")) == ["Bea Billing", "Root Admin", "Sam Agent"]
+    assert names(odoo.ok("directory_search", 7, "")) == []
+    assert names(odoo.ok("directory_search", 1, "ian")) == ["Ian Instructor"]
+    assert names(odoo.ok("directory_search", 1, "", role="support-agent")) == ["Bea Billing", "Sam Agent"]
+    assert len(odoo.ok("directory_search", 9, "", limit=2)["users"]) == 2
+
+
+def test_agent_may_reach_the_user_it_is_assigned_to(odoo):
+    assert "Ada Student" not in names(odoo.ok("directory_search", 5, ""))
+    odoo.ok("ingest", [support_conv(visitor={"user_id": "1", "name": "Ada"}, assigned_agent_id="5")])
+    assert "Ada Student" in names(odoo.ok("directory_search", 5, ""))
+
+
+@pytest.mark.parametrize("kwargs", [{"limit": 0}, {"limit": 101}, {"role": "root"}, {"query": "x" * 101}])
+def test_directory_search_refuses_bad_arguments(odoo, kwargs):
+    assert odoo.call("directory_search", 1, **kwargs)["error"]["data"]["name"] == \
+        "odoo.exceptions.ValidationError"
+
+
+def test_agents_with_load(odoo):
+    odoo.ok("ingest", [support_conv()])
+    agents = {a["user_id"]: a for a in odoo.ok("agents")["agents"]}
+    assert agents["6"]["current_chat_count"] == 1 and agents["5"]["current_chat_count"] == 0
+    assert agents["6"]["max_concurrent_chats"] == 2
+
+
+def test_ingest_ok_duplicate_rejected_in_order(odoo):
+    batch = [support_conv(), message("m1"), message("m1"), message("m2", cid="c-404"), 7,
+             message("m3", parent_id="m1")]
+    res = odoo.ok("ingest", batch)["results"]
+    assert [(r["uuid"], r["status"], r.get("code")) for r in res] == [
+        ("op-c1", "ok", None), ("m1", "ok", None), ("m1", "duplicate", None),
+        ("m2", "rejected", "unknown_conversation"), (None, "rejected", "invalid"), ("m3", "ok", None)]
+    # The whole batch again: every item answers as delivered, nothing is doubled.
+    again = odoo.ok("ingest", batch)["results"]
+    assert [r["status"] for r in again] == ["duplicate", "duplicate", "duplicate", "rejected", "rejected",
+                                            "duplicate"]
+    records = odoo.get("/__double__/records")
+    assert sorted(records["messages"]) == ["m1", "m3"]
+
+
+def test_ingest_state_rules(odoo):
+    odoo.ok("ingest", [support_conv(), message("m1")])
+    res = odoo.ok("ingest", [
+        {"kind": "rating", "uuid": "r0", "conversation_id": "c-1", "rating": 5},
+        {"kind": "delete", "uuid": "d1", "message_id": "m1", "deleted_at": T},
+        {"kind": "edit", "uuid": "e1", "message_id": "m1", "content": "x", "edited_at": T},
+        {"kind": "end", "uuid": "end1", "conversation_id": "c-1", "ended_at": T},
+        {"kind": "rating", "uuid": "r1", "conversation_id": "c-1", "rating": 4, "comment": "good"},
+        support_conv(uuid="op-c1-reopen", status="active"),
+        support_conv(uuid="op-c1-type", type="group", query_type=None, visitor=None, assigned_agent_id=None),
+    ])["results"]
+    assert [(r["status"], r.get("code")) for r in res] == [
+        ("rejected", "conflict"), ("ok", None), ("rejected", "conflict"), ("ok", None), ("ok", None),
+        ("rejected", "conflict"), ("rejected", "conflict")]
+    conv = odoo.get("/__double__/records")["conversations"]["c-1"]
+    assert conv["status"] == "ended" and conv["satisfaction_rating"] == 4
+
+
+def test_ingest_reads_and_reactions(odoo):
+    odoo.ok("ingest", [support_conv(), message("m1")])
+    res = odoo.ok("ingest", [
+        {"kind": "read", "uuid": "rd1", "conversation_id": "c-1", "message_id": "m1", "user_id": "6",
+         "read_at": T},
+        {"kind": "read", "uuid": "rd2", "conversation_id": "c-2", "message_id": "m1", "user_id": "6",
+         "read_at": T},
+        {"kind": "reaction", "uuid": "re1", "message_id": "m1", "user_id": 6, "emoji": "👍", "added": True},
+        {"kind": "reaction", "uuid": "re2", "message_id": "m1", "user_id": 6, "emoji": "👍", "added": True},
+        {"kind": "reaction", "uuid": "re3", "message_id": "m1", "user_id": 404, "emoji": "👍", "added": True},
+    ])["results"]
+    assert [(r["status"], r.get("code")) for r in res] == [
+        ("ok", None), ("rejected", "unknown_message"), ("ok", None), ("ok", None), ("rejected", "unknown_user")]
+    msg = odoo.get("/__double__/records")["messages"]["m1"]
+    assert msg["read_by"] == ["6"] and msg["reactions"] == {"👍": ["6"]}
+
+
+def test_ingest_batch_limit_fails_whole_call(odoo):
+    body = odoo.call("ingest", [message(f"m{i}") for i in range(501)])
+    assert body["error"]["data"]["name"] == "odoo.exceptions.ValidationError"
+    assert odoo.get("/__double__/records")["messages"] == {}
+
+
+def test_reject_uuid_fault_rejects_only_that_item(odoo):
+    odoo.faults(reject_uuids={"m2": "body too ugly"})
+    res = odoo.ok("ingest", [support_conv(), message("m1"), message("m2"), message("m3")])["results"]
+    assert [r["status"] for r in res] == ["ok", "ok", "rejected", "ok"]
+    assert res[2]["reason"] == "body too ugly"
+    assert sorted(odoo.get("/__double__/records")["messages"]) == ["m1", "m3"]
+
+
+def test_transcript_and_offline_notification(odoo):
+    odoo.ok("ingest", [support_conv(), message("m1"), message("m2")])
+    assert odoo.ok("send_transcript", "c-1") == {"queued": True, "email": "vi@example.org"}
+    assert odoo.call("send_transcript", "c-1", "not an email")["error"]["data"]["name"] == \
+        "odoo.exceptions.ValidationError"
+    assert odoo.ok("notify_offline", 1, "c-1", "hello") == {"queued": True}
+    assert odoo.ok("notify_offline", 1, "c-1", "again") == {"queued": False, "reason": "throttled"}
+    mails = odoo.get("/__double__/records")["mails"]
+    assert [m["kind"] for m in mails] == ["transcript", "offline"]
+    assert mails[0]["lines"] == ["Vi: text m1", "Vi: text m2"]
+
+
+# -- faults ---------------------------------------------------------------------
+
+def test_fault_http_status_and_fail_next(odoo):
+    odoo.faults(http_status=502)
+    status, _, _ = odoo.post("/jsonrpc", {"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1})
+    assert status == 502
+    odoo.faults(reset=True, fail_next=2)
+    statuses = [odoo.post("/jsonrpc", {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "common", "method": "version", "args": []}})[0] for _ in range(3)]
+    assert statuses == [502, 502, 200]
+
+
+def test_fault_down_closes_the_connection(odoo):
+    odoo.faults(down=True)
+    host, port = odoo.url.rsplit("/", 1)[-1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("POST", "/jsonrpc", body=b"{}", headers={"Content-Type": "application/json"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        conn.getresponse()
+    odoo.faults(down=False)
+    assert odoo.rpc("common", "version", [])["result"]["server_serie"] == "17.0"
+
+
+def test_fault_delay_and_access_denied(odoo):
+    odoo.faults(delay_ms=300)
+    start = time.monotonic()
+    odoo.rpc("common", "version", [])
+    assert time.monotonic() - start >= 0.3
+    odoo.faults(reset=True, access_denied=True)
+    assert odoo.call("api_version")["error"]["data"]["name"] == "odoo.exceptions.AccessDenied"
+
+
+def test_fault_session_expired(odoo):
+    odoo.faults(session_expired=True)
+    _, body, _ = odoo.post("/web/session/get_session_info", {"jsonrpc": "2.0", "method": "call",
+                           "params": {}, "id": 1}, headers={"Cookie": "session_id=test-session-ada"})
+    assert body["error"]["code"] == 100
+
+
+@pytest.mark.parametrize("bad", [{"downn": True}, {"delay_ms": -1}, {"http_status": 200},
+                                 {"down": "yes"}, {"reject_uuids": "m1"}])
+def test_bad_fault_switches_are_refused_and_change_nothing(odoo, bad):
+    odoo.faults(delay_ms=1)
+    status, body, _ = odoo.post("/__double__/faults", bad)
+    assert status == 400 and "error" in body
+    assert odoo.get("/__double__/faults") == {"delay_ms": 1}
+
+
+# -- pushes ---------------------------------------------------------------------
+
+class Receiver:
+    """A stand-in gateway endpoint that verifies signatures like the real one must."""
+
+    def __init__(self, secret):
+        self.secret = secret
+        self.received = []
+        self.refused = 0
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                try:
+                    signing.verify(outer.secret, self.headers.get("X-Seitech-Signature"),
+                                   self.headers.get("X-Seitech-Timestamp"), body)
+                except signing.SignatureError:
+                    outer.refused += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                outer.received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "11")
+                self.end_headers()
+                self.wfile.write(b'{"ok":true}')
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver("push-secret-for-tests-only")
+    yield r
+    r.close()
+
+
+def test_agent_reply_is_pushed_signed(odoo, receiver):
+    odoo.ok("ingest", [support_conv()])
+    status, push, _ = odoo.post("/__double__/agent_reply", {
+        "conversation_id": "c-1", "author_id": 6, "content": "Fixed it",
+        "gateway_url": receiver.url, "secret": receiver.secret})
+    assert status == 200 and push["state"] == "sent" and "secret" not in push
+    path, body = receiver.received[0]
+    assert path == "/internal/odoo/events" and body["version"] == 1
+    event = body["events"][0]
+    assert event["type"] == "message"
+    assert event["data"]["message"]["authorId"] == "6" and event["data"]["message"]["content"] == "Fixed it"
+    mid = event["data"]["message"]["id"]
+    # The gateway echoing it back is a duplicate, not a second message.
+    assert odoo.ok("ingest", [message(mid)])["results"][0]["status"] == "duplicate"
+
+
+def test_forged_push_is_refused_and_retried_later(odoo, receiver):
+    odoo.ok("ingest", [support_conv()])
+    _, push, _ = odoo.post("/__double__/agent_reply", {
+        "conversation_id": "c-1", "author_id": 6, "content": "hi", "gateway_url": receiver.url,
+        "secret": receiver.secret, "forge": True})
+    assert push["state"] == "pending" and push["status"] == 401 and receiver.refused == 1
+    assert receiver.received == []
+    _, retried, _ = odoo.post("/__double__/retry_pushes", {})
+    assert [p["state"] for p in retried] == ["sent"] and len(receiver.received) == 1
+
+
+def test_agent_reply_refuses_unknown_conversation(odoo, receiver):
+    status, body, _ = odoo.post("/__double__/agent_reply", {
+        "conversation_id": "nope", "author_id": 6, "content": "hi", "gateway_url": receiver.url,
+        "secret": receiver.secret})
+    assert status == 400 and "unknown conversation" in body["error"]
+    assert odoo.get("/__double__/records")["pushes"] == []
+
+
+def test_unreachable_gateway_leaves_push_pending(odoo):
+    odoo.ok("ingest", [support_conv()])
+    _, push, _ = odoo.post("/__double__/push", {"events": [{"id": "e1", "type": "user", "data": {
+        "user_id": "1"}}], "gateway_url": "http://127.0.0.1:9", "secret": "s"})
+    assert push["state"] == "pending" and push["last_error"]
+
+
+def test_records_are_json_and_hide_secrets(odoo):
+    with urllib.request.urlopen(odoo.url + "/__double__/records", timeout=5) as resp:
+        assert resp.headers["Content-Type"] == "application/json"
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(odoo.url + "/__double__/nope", timeout=5)
