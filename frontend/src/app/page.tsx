@@ -1,5 +1,8 @@
 import Link from 'next/link';
 import { PublicSupportChat } from '@/components/chat/PublicSupportChat';
+import { serverChatUrl } from '@/lib/runtime-config';
+
+export const dynamic = 'force-dynamic';
 
 export default function Home() {
   return (
@@ -19,7 +22,7 @@ export default function Home() {
       <p className="mt-8 text-sm">
         Staff and students: <Link href="/chat" className="text-chat-primary underline">open the full chat</Link>.
       </p>
-      <PublicSupportChat />
+      <PublicSupportChat url={serverChatUrl()} />
     </main>
   );
 }

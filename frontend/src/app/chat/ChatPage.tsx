@@ -15,8 +15,8 @@ export const DEMO_USERS = [
 
 const TOKEN_KEY = 'seitech-chat:demo-token';
 
-export function ChatPage() {
-  const url = chatUrl();
+export function ChatPage({ url: urlProp }: { url?: string }) {
+  const url = urlProp ?? chatUrl();
   const [token, setToken] = useState<string | null>(null);
   const [loaded, setLoaded] = useState(false);
   const [userId, setUserId] = useState('');
@@ -25,7 +25,9 @@ export function ChatPage() {
 
   useEffect(() => {
     try {
-      setToken(sessionStorage.getItem(TOKEN_KEY));
+      setToken(localStorage.getItem(TOKEN_KEY));
+      const pre = new URLSearchParams(window.location.search).get('user');
+      if (pre) setUserId(pre);
     } catch {
       /* no storage */
     }
@@ -42,7 +44,7 @@ export function ChatPage() {
       if (!res.ok) throw new Error(res.status === 404 ? 'The gateway is not in demo mode' : `Token request failed (${res.status})`);
       const body = (await res.json()) as { token?: string };
       if (!body.token) throw new Error('No token in the answer');
-      sessionStorage.setItem(TOKEN_KEY, body.token);
+      localStorage.setItem(TOKEN_KEY, body.token);
       setToken(body.token);
     } catch (err) {
       setError((err as Error).message === 'Failed to fetch' ? `Cannot reach the chat gateway at ${url}` : (err as Error).message);
@@ -52,7 +54,7 @@ export function ChatPage() {
   };
 
   const signOut = useCallback(() => {
-    sessionStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(TOKEN_KEY);
     setToken(null);
   }, []);
 

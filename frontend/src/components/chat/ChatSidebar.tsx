@@ -48,6 +48,15 @@ function NewConversation({ onStarted }: { onStarted: (roomId: string) => void })
 
   const start = async (u: DirectoryUser) => {
     setError(null);
+    const existing = Object.values(chat.state.conversations).find(
+      (c) => c.type === 'direct' && c.participants.some((p) => p.id === u.id),
+    );
+    if (existing) {
+      setOpen(false);
+      setQuery('');
+      onStarted(existing.id);
+      return;
+    }
     const ack = await chat.createConversation({ type: 'direct', participantIds: [u.id] });
     if (!ack.ok) {
       setError(ack.error.message);

@@ -91,7 +91,8 @@ export function MessageList({ roomId, conversation, onReply, allowActions = true
   const chat = useChat();
   const { state } = chat;
   const me = state.session?.userId;
-  const messages = state.messages[roomId] ?? [];
+  const roomMessages = state.messages[roomId];
+  const messages = useMemo(() => roomMessages ?? [], [roomMessages]);
   const hasMore = state.hasMore[roomId] ?? false;
   const scroller = useRef<HTMLDivElement>(null);
   const prevHeight = useRef<number | null>(null);

@@ -1,0 +1,133 @@
+import React from 'react';
+import { act, render, screen, waitFor } from '@testing-library/react';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { FakeSocket } from './fake-socket';
+
+let socket: FakeSocket;
+
+vi.mock('@/lib/socket-client', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('@/lib/socket-client')>();
+  return { ...actual, acquireSocket: () => socket, releaseSocket: () => undefined };
+});
+
+import { ChatProvider, useChat, type ChatContextValue } from '@/components/chat/ChatContext';
+
+let api: ChatContextValue;
+function Probe() {
+  api = useChat();
+  const msgs = api.state.messages.r1 ?? [];
+  return (
+    <ul>
+      {msgs.map((m) => (
+        <li key={m.clientId ?? m.id} data-testid="m" data-status={m.status}>
+          {m.content}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+let nextId = 0;
+const conversation = { id: 'r1', type: 'direct', name: 'Ian', participants: [], unreadCount: 0, lastMessage: null };
+
+function setOnline(value: boolean) {
+  Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => value });
+  window.dispatchEvent(new Event(value ? 'online' : 'offline'));
+}
+
+beforeEach(() => {
+  socket = new FakeSocket();
+  socket.session = { userId: '1', name: 'Ada', role: 'student', guestToken: undefined as unknown as string };
+  socket.handlers['conversations:list'] = () => ({ ok: true, conversations: [conversation] });
+  socket.handlers['messages:history'] = () => ({ ok: true, messages: [], hasMore: false });
+  socket.handlers['sync'] = () => ({ ok: true, messages: [], hasMore: false });
+  socket.handlers['message'] = (p) => {
+    const payload = p as { roomId: string; content: string; clientId: string };
+    nextId++;
+    return {
+      ok: true,
+      message: {
+        id: `0192f6c5-0000-7000-8000-${String(nextId).padStart(12, '0')}`,
+        roomId: payload.roomId,
+        authorId: '1',
+        authorName: 'Ada',
+        content: payload.content,
+        type: 'text',
+        attachments: [],
+        parentId: null,
+        clientId: payload.clientId,
+        createdAt: new Date().toISOString(),
+        editedAt: null,
+      },
+    };
+  };
+  setOnline(true);
+});
+
+describe('ChatProvider outbox', () => {
+  it('queues messages written offline and sends them once, in order, when back', async () => {
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.connection).toBe('connected'));
+    await waitFor(() => expect(api.state.conversations.r1).toBeDefined());
+
+    act(() => setOnline(false));
+    expect(socket.connected).toBe(false);
+    for (const text of ['one', 'two', 'three']) {
+      await act(() => api.sendMessage({ roomId: 'r1', content: text }));
+    }
+    expect(screen.getAllByTestId('m').map((li) => [li.textContent, li.dataset.status])).toEqual([
+      ['one', 'pending'],
+      ['two', 'pending'],
+      ['three', 'pending'],
+    ]);
+    expect(socket.emitsOf('message')).toHaveLength(0);
+
+    act(() => setOnline(true));
+    await waitFor(() => expect(screen.getAllByTestId('m').every((li) => li.dataset.status === 'sent')).toBe(true));
+    const sent = socket.emitsOf('message') as Array<{ content: string; clientId: string }>;
+    expect(sent.map((m) => m.content)).toEqual(['one', 'two', 'three']);
+    expect(new Set(sent.map((m) => m.clientId)).size).toBe(3);
+
+    // The room broadcast of the same messages changes nothing.
+    const first = api.state.messages.r1[0];
+    act(() => socket.serverEmit('message', { ...first }));
+    expect(screen.getAllByTestId('m')).toHaveLength(3);
+  });
+
+  it('syncs from the last seen id after a reconnect', async () => {
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.conversations.r1).toBeDefined());
+    await act(() => api.sendMessage({ roomId: 'r1', content: 'before' }));
+    await waitFor(() => expect(api.state.messages.r1[0].status).toBe('sent'));
+    const lastId = api.state.messages.r1[0].id;
+    const missed = { ...api.state.messages.r1[0], id: '0192f6c5-0000-7000-8000-999999999999', authorId: '2', content: 'missed', clientId: null };
+    socket.handlers['sync'] = () => ({ ok: true, messages: [missed], hasMore: false });
+    act(() => {
+      socket.disconnect();
+      socket.connect();
+    });
+    await waitFor(() => expect(screen.getAllByTestId('m').map((li) => li.textContent)).toEqual(['before', 'missed']));
+    expect(socket.emitsOf('sync')).toContainEqual({ since: lastId });
+  });
+
+  it('keeps a message rejected for good as failed, and not queued', async () => {
+    socket.handlers['message'] = () => ({ ok: false, error: { code: 'forbidden', message: 'Not allowed' } });
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.conversations.r1).toBeDefined());
+    await act(() => api.sendMessage({ roomId: 'r1', content: 'nope' }));
+    await waitFor(() => expect(screen.getByTestId('m').dataset.status).toBe('failed'));
+    expect(socket.emitsOf('message')).toHaveLength(1);
+  });
+});
