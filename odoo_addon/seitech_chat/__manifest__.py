@@ -9,7 +9,6 @@
     "author": "Seitech",
     "license": "LGPL-3",
     "application": True,
-    "installable": True,
     "depends": ["mail", "website_slides"],
     "external_dependencies": {"python": ["requests"]},
     "data": [
