@@ -297,7 +297,7 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
         const tag = `${viewport.width}x${viewport.height}`;
         const launcher = page.getByRole('button', { name: /open support chat/i });
         await launcher.waitFor({ timeout: T });
-        await page.screenshot({ path: path.join(dir, `widget-closed-${tag}.png`) });
+        await page.screenshot({ path: path.join(dir, `widget-closed-${tag}.png`), animations: 'disabled' });
         // First visit: it opens by itself, once.
         const panel = page.getByTestId('support-panel');
         await panel.waitFor({ timeout: T });
@@ -318,7 +318,7 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
         await launcher.press('Enter');
         await page.getByLabel('Your name').waitFor({ timeout: T });
         assert.equal(await page.getByLabel('Your name').evaluate((el) => el === document.activeElement), true);
-        await page.screenshot({ path: path.join(dir, `widget-prechat-${tag}.png`) });
+        await page.screenshot({ path: path.join(dir, `widget-prechat-${tag}.png`), animations: 'disabled' });
 
         // After a reload the first-visit opening does not happen again.
         await page.reload();
@@ -327,7 +327,7 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
 
         // The full interface at the same size.
         const chat = await signIn(ctx, '1');
-        await chat.screenshot({ path: path.join(dir, `interface-${tag}.png`) });
+        await chat.screenshot({ path: path.join(dir, `interface-${tag}.png`), animations: 'disabled' });
         const chatOverflow = await chat.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(chatOverflow <= 0, `no horizontal scroll in /chat (overflow ${chatOverflow}px)`);
       } finally {

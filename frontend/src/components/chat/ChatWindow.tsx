@@ -5,6 +5,7 @@ import { useChat } from './ChatContext';
 import { conversationTitle, isReadByOthers, typingUserIds } from '@/lib/chat-store';
 import type { Attachment, Conversation, UiMessage } from '@/lib/chat-types';
 import { attachmentHref } from '@/lib/uploads';
+import { PaperclipIcon, SmileIcon } from './icons';
 import { linkPreview, linkify, MAX_ATTACHMENTS, validateMessage, validateUpload } from '@/lib/validation';
 
 export const QUICK_EMOJIS = ['👍', '❤️', '😂', '🎉', '😮', '🙏'];
@@ -553,7 +554,7 @@ export function Composer({ roomId, replyTo, onCancelReply, disabled, placeholder
           aria-label="Attach a file"
           disabled={disabled}
         >
-          📎
+          <PaperclipIcon />
         </button>
         <div className="relative">
           <button
@@ -564,7 +565,7 @@ export function Composer({ roomId, replyTo, onCancelReply, disabled, placeholder
             aria-expanded={showEmoji}
             disabled={disabled}
           >
-            🙂
+            <SmileIcon />
           </button>
           {showEmoji && (
             <div

@@ -4,6 +4,7 @@ import React, { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { ChatProvider, useChat } from './ChatContext';
 import { Composer, MessageList } from './ChatWindow';
 import { compareIds } from '@/lib/chat-store';
+import { ChatIcon, MaximiseIcon, MinimiseIcon, RestoreIcon } from './icons';
 import type { QueryType, Session } from '@/lib/chat-types';
 import { themeToCssVars, type ChatTheme } from '@/lib/chat-theme';
 import { QUERY_TYPES, validatePreChat, type PreChatErrors } from '@/lib/validation';
@@ -30,9 +31,9 @@ interface QuickAction {
 }
 
 const QUICK_ACTIONS: QuickAction[] = [
-  { label: '📞 Request a callback', queryType: 'other', message: 'Please call me back.' },
-  { label: '🎓 Course advice', queryType: 'course_inquiry', message: 'I would like advice on choosing a course.' },
-  { label: '🛠️ Login problem', queryType: 'technical_support', message: 'I cannot log in to my account.' },
+  { label: 'Request a callback', queryType: 'other', message: 'Please call me back.' },
+  { label: 'Course advice', queryType: 'course_inquiry', message: 'I would like advice on choosing a course.' },
+  { label: 'Login problem', queryType: 'technical_support', message: 'I cannot log in to my account.' },
 ];
 
 interface StoredSupport {
@@ -213,7 +214,7 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
         aria-label={unread > 0 ? `Open support chat, ${unread} unread` : 'Open support chat'}
         data-testid="chat-launcher"
       >
-        <span aria-hidden="true">💬</span>
+        <ChatIcon />
         {unread > 0 && (
           <span
             className="absolute -right-1 -top-1 flex h-6 min-w-[1.5rem] items-center justify-center rounded-full border-2 border-white bg-chat-error px-1 text-xs font-bold text-white"
@@ -273,7 +274,7 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
           className="hidden rounded p-1.5 hover:bg-white/20 focus:outline-none focus-visible:ring-2 focus-visible:ring-white sm:block"
           aria-label={maximised ? 'Restore chat size' : 'Maximise chat'}
         >
-          {maximised ? '🗗' : '🗖'}
+          {maximised ? <RestoreIcon /> : <MaximiseIcon />}
         </button>
         <button
           type="button"
@@ -281,7 +282,7 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
           className="rounded p-1.5 hover:bg-white/20 focus:outline-none focus-visible:ring-2 focus-visible:ring-white"
           aria-label="Minimise chat"
         >
-          ▁
+          <MinimiseIcon />
         </button>
       </div>
 
