@@ -112,8 +112,13 @@ class OrmStore(ingest.Store):
         partners = users.partner_id
         if chat_type == "support":
             channel._seitech_sync_agent_member()
-        elif partners:
+            return
+        if partners:
             channel.add_members(partner_ids=partners.ids)
+        # Discuss makes the creating user (here the gateway's technical
+        # user) a member; it is not a participant of the conversation.
+        channel.channel_member_ids.filtered(
+            lambda m: m.partner_id and m.partner_id not in partners).unlink()
 
     def update_conversation(self, item):
         channel = self._channel(item["conversation_id"])
@@ -262,7 +267,7 @@ class SeitechChatGateway(models.AbstractModel):
         assigned_to = set(self.env["discuss.channel"].sudo().search([
             ("seitech_chat_type", "=", "support"), ("assigned_agent_id", "=", uid),
             ("visitor_user_id", "!=", False)]).visitor_user_id.ids)
-        domain = [("share", "=", False)] if caller_role != "admin" else []
+        domain = []
         needle = query.strip()
         if needle:
             domain += ["|", ("name", "ilike", needle), ("email", "ilike", needle)]

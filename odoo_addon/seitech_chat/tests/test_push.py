@@ -1,0 +1,95 @@
+# Copyright 2026 Seitech
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+import json
+from unittest import mock
+
+import requests
+
+from odoo import fields
+from odoo.tests import tagged
+
+from ..lib import signing
+from ..models.seitech_chat_push import MAX_ATTEMPTS, backoff
+from .common import ChatCase
+
+POST = "odoo.addons.seitech_chat.models.seitech_chat_push.requests.post"
+
+
+@tagged("post_install", "-at_install")
+class TestPush(ChatCase):
+    def setUp(self):
+        super().setUp()
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("seitech_chat.gateway_url", "http://gateway.test")
+        params.set_param("seitech_chat.push_secret", "push-secret-for-tests")
+        self.Push = self.env["seitech.chat.push"].sudo()
+
+    def agent_reply(self):
+        self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id))
+        self.channel().with_user(self.agent).seitech_post_agent_message("Fixed")
+        return self.Push.search([("event_types", "=", "message")], order="id desc", limit=1)
+
+    def test_agent_reply_queues_a_message_event(self):
+        push = self.agent_reply()
+        event = json.loads(push.events_json)[0]
+        self.assertEqual(event["type"], "message")
+        self.assertEqual(event["data"]["conversation_id"], "c-1")
+        self.assertEqual(event["data"]["message"]["content"], "Fixed")
+        self.assertEqual(event["data"]["message"]["authorId"], str(self.agent.id))
+
+    def test_gateway_messages_are_not_pushed_back(self):
+        self.ingest(self.support_conv(), self.message("m1"))
+        self.assertFalse(self.Push.search([("event_types", "=", "message")]))
+
+    def test_send_signs_the_raw_body(self):
+        push = self.agent_reply()
+        with mock.patch(POST) as post:
+            post.return_value.status_code = 200
+            push._send()
+        (url,), kwargs = post.call_args
+        self.assertEqual(url, "http://gateway.test/internal/odoo/events")
+        headers = kwargs["headers"]
+        signing.verify("push-secret-for-tests", headers["X-Seitech-Signature"],
+                       headers["X-Seitech-Timestamp"], kwargs["data"])
+        self.assertEqual(json.loads(kwargs["data"])["version"], 1)
+        self.assertEqual(push.state, "sent")
+
+    def test_failures_back_off_then_fail(self):
+        push = self.agent_reply()
+        with mock.patch(POST, side_effect=requests.ConnectionError("down")):
+            push._send()
+        self.assertEqual((push.state, push.attempts, push.last_error), ("pending", 1, "ConnectionError"))
+        self.assertGreater(push.next_attempt_at, fields.Datetime.now())
+        with mock.patch(POST) as post:
+            post.return_value.status_code = 401
+            self.assertEqual(self.Push._cron_retry(), 0)  # not due yet
+            push.next_attempt_at = fields.Datetime.now()
+            self.assertEqual(self.Push._cron_retry(), 1)
+        self.assertEqual(push.last_error, "HTTP 401")
+        push.attempts = MAX_ATTEMPTS - 1
+        with mock.patch(POST, side_effect=requests.Timeout()):
+            push._send()
+        self.assertEqual(push.state, "failed")
+
+    def test_unconfigured_gateway_keeps_rows_pending(self):
+        self.env["ir.config_parameter"].sudo().set_param("seitech_chat.gateway_url", "")
+        push = self.agent_reply()
+        with mock.patch(POST) as post:
+            push._send()
+        post.assert_not_called()
+        self.assertEqual(push.state, "pending")
+
+    def test_backoff_is_capped(self):
+        self.assertEqual(backoff(0).total_seconds(), 60)
+        self.assertEqual(backoff(3).total_seconds(), 480)
+        self.assertEqual(backoff(40).total_seconds(), 3600)
+
+    def test_agent_and_user_changes_are_pushed(self):
+        self.agent_rec.max_concurrent_chats = 3
+        self.assertTrue(self.Push.search([("event_types", "=", "agent")]))
+        self.plain.write({"groups_id": [(4, self.env.ref("seitech_chat.group_chat_agent").id)]})
+        self.assertTrue(self.Push.search([("event_types", "=", "user")]))
+
+    def test_install_generated_secrets(self):
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertEqual(len(params.get_param("seitech_chat.jwt_secret") or ""), 64)
