@@ -1,0 +1,266 @@
+//! Who is connecting (§1): a JWT issued by Odoo, a guest token this gateway
+//! issued earlier, or nobody (a new guest). Every failure is reported to the
+//! client as the same "Authentication failed", so nothing about the reason leaks.
+
+use chat_core::clock::now_millis;
+use chat_core::{Identity, Role};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// How long a guest token lets a visitor come back to its conversation.
+const GUEST_TOKEN_DAYS: i64 = 30;
+const GUEST_TOKEN_TYPE: &str = "guest";
+
+#[derive(Debug, thiserror::Error)]
+#[error("Authentication failed")]
+pub struct AuthFailed;
+
+/// A user id in a JWT: Odoo may put the `res.users` id as a number or a string.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+enum Subject {
+    Text(String),
+    Number(i64),
+}
+
+impl Subject {
+    fn into_string(self) -> String {
+        match self {
+            Subject::Text(s) => s,
+            Subject::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Claims {
+    sub: Subject,
+    name: String,
+    role: String,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partner_id: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// `"guest"` on tokens this gateway issues to visitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.validate_exp = true;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Resolves a handshake token. `None` or empty: a brand-new guest.
+    pub fn identify(&self, token: Option<&str>) -> Result<(Identity, Option<String>), AuthFailed> {
+        let token = token.map(str::trim).unwrap_or_default();
+        if token.is_empty() {
+            let identity = new_guest();
+            let guest_token = self.guest_token(&identity)?;
+            return Ok((identity, Some(guest_token)));
+        }
+        if token.len() > 8192 {
+            return Err(AuthFailed);
+        }
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| AuthFailed)?;
+        let c = data.claims;
+        let user_id = c.sub.into_string();
+        let name = chat_core::validate::clean_text(&c.name);
+        if user_id.is_empty() || user_id.len() > 128 || name.is_empty() {
+            return Err(AuthFailed);
+        }
+        if c.typ.as_deref() == Some(GUEST_TOKEN_TYPE) {
+            // A guest token can only ever name a guest.
+            if !user_id.starts_with("guest_") {
+                return Err(AuthFailed);
+            }
+            let identity = Identity {
+                user_id,
+                name,
+                role: Role::Public,
+                is_guest: true,
+                department: None,
+                email: None,
+            };
+            return Ok((identity, Some(token.to_owned())));
+        }
+        if user_id.starts_with("guest_") {
+            return Err(AuthFailed);
+        }
+        let role: Role = c.role.parse().map_err(|_| AuthFailed)?;
+        Ok((
+            Identity {
+                user_id,
+                name,
+                role,
+                is_guest: false,
+                department: c.department,
+                email: c.email,
+            },
+            None,
+        ))
+    }
+
+    /// A token that brings the same guest back.
+    pub fn guest_token(&self, guest: &Identity) -> Result<String, AuthFailed> {
+        let claims = Claims {
+            sub: Subject::Text(guest.user_id.clone()),
+            name: guest.name.clone(),
+            role: Role::Public.as_str().into(),
+            exp: now_millis() / 1000 + GUEST_TOKEN_DAYS * 86_400,
+            partner_id: None,
+            department: None,
+            email: None,
+            typ: Some(GUEST_TOKEN_TYPE.into()),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|_| AuthFailed)
+    }
+
+    /// A user JWT, as the Odoo addon would issue it (demo mode and tests).
+    pub fn user_token(
+        &self,
+        id: &str,
+        name: &str,
+        role: Role,
+        ttl_secs: i64,
+    ) -> Result<String, AuthFailed> {
+        let claims = Claims {
+            sub: Subject::Text(id.to_owned()),
+            name: name.to_owned(),
+            role: role.as_str().into(),
+            exp: now_millis() / 1000 + ttl_secs,
+            partner_id: None,
+            department: None,
+            email: None,
+            typ: None,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|_| AuthFailed)
+    }
+}
+
+fn new_guest() -> Identity {
+    let random: u64 = rand::rng().random();
+    Identity {
+        user_id: format!("guest_{}_{:012x}", now_millis(), random & 0xffff_ffff_ffff),
+        name: "Guest".into(),
+        role: Role::Public,
+        is_guest: true,
+        department: None,
+        email: None,
+    }
+}
+
+/// A random secret for demo mode when none is configured.
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Authenticator {
+        Authenticator::new(b"test-secret")
+    }
+
+    #[test]
+    fn no_token_makes_a_guest_that_can_come_back() {
+        let a = auth();
+        let (guest, token) = a.identify(None).unwrap();
+        assert!(guest.is_guest && guest.user_id.starts_with("guest_"));
+        assert_eq!(guest.role, Role::Public);
+        let (again, _) = a.identify(token.as_deref()).unwrap();
+        assert_eq!(again.user_id, guest.user_id);
+        assert!(again.is_guest);
+    }
+
+    #[test]
+    fn jwt_claims_are_the_identity() {
+        let a = auth();
+        let t = a.user_token("42", "Ada", Role::Instructor, 60).unwrap();
+        let (who, guest_token) = a.identify(Some(&t)).unwrap();
+        assert_eq!(
+            (who.user_id.as_str(), who.name.as_str(), who.role),
+            ("42", "Ada", Role::Instructor)
+        );
+        assert!(guest_token.is_none() && !who.is_guest);
+    }
+
+    #[test]
+    fn numeric_subjects_are_accepted() {
+        let a = auth();
+        let claims = serde_json::json!({"sub": 7, "name": "N", "role": "student", "exp": now_millis() / 1000 + 60});
+        let t = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"test-secret"),
+        )
+        .unwrap();
+        assert_eq!(a.identify(Some(&t)).unwrap().0.user_id, "7");
+    }
+
+    #[test]
+    fn bad_tokens_fail_without_detail() {
+        let a = auth();
+        let other = Authenticator::new(b"other-secret");
+        let expired = a.user_token("1", "A", Role::Admin, -3600).unwrap();
+        let foreign = other.user_token("1", "A", Role::Admin, 60).unwrap();
+        let bad_role = {
+            let claims = serde_json::json!({"sub": "1", "name": "A", "role": "root", "exp": now_millis() / 1000 + 60});
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"test-secret"),
+            )
+            .unwrap()
+        };
+        let none_alg = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwibmFtZSI6IkEiLCJyb2xlIjoiYWRtaW4iLCJleHAiOjk5OTk5OTk5OTl9.";
+        for t in [
+            expired.as_str(),
+            foreign.as_str(),
+            bad_role.as_str(),
+            "garbage",
+            none_alg,
+        ] {
+            let err = a.identify(Some(t)).unwrap_err();
+            assert_eq!(err.to_string(), "Authentication failed");
+        }
+    }
+
+    #[test]
+    fn a_jwt_cannot_pose_as_a_guest_nor_a_guest_token_as_a_user() {
+        let a = auth();
+        let t = a.user_token("guest_1_abc", "G", Role::Admin, 60).unwrap();
+        assert!(a.identify(Some(&t)).is_err());
+        let forged = Identity {
+            user_id: "9".into(),
+            name: "Root".into(),
+            role: Role::Public,
+            is_guest: true,
+            department: None,
+            email: None,
+        };
+        let t = a.guest_token(&forged).unwrap();
+        assert!(a.identify(Some(&t)).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! Every setting, as a command-line flag and an environment variable (clap).
+//! The names the platform already uses (`PORT`, `FRONTEND_URL`, `JWT_SECRET`,
+//! `REDIS_URL`, `ODOO_URL`, `ODOO_DB`) keep their names.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "seitech-chat",
+    version,
+    about = "The seitech-chat realtime gateway"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free one (printed on stdout).
+    #[arg(long, env = "PORT", default_value_t = 3001)]
+    pub port: u16,
+    /// Where the SQLite file and uploads live.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Users, courses and support agents (JSON, or TOML by extension).
+    #[arg(long, env = "DIRECTORY_FILE")]
+    pub directory_file: Option<PathBuf>,
+    /// HS256 secret shared with the Odoo addon that issues JWTs. Required unless --demo.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Demo mode: demo directory and `GET /dev/token?user=<id>`. Never in production.
+    #[arg(long, env = "DEMO")]
+    pub demo: bool,
+    /// Allowed CORS origins, comma separated.
+    #[arg(long, env = "FRONTEND_URL", default_value = "http://localhost:3000")]
+    pub frontend_url: String,
+    /// Messages per user per minute (token bucket refill).
+    #[arg(long, env = "MESSAGE_RATE_PER_MINUTE", default_value_t = 100)]
+    pub message_rate_per_minute: u32,
+    /// Messages a user may send in a burst.
+    #[arg(long, env = "MESSAGE_BURST", default_value_t = 20)]
+    pub message_burst: u32,
+    /// New connections per IP address per minute.
+    #[arg(long, env = "CONNECTION_RATE_PER_MINUTE", default_value_t = 300)]
+    pub connection_rate_per_minute: u32,
+    /// Also apply the connection rate limit to loopback addresses.
+    #[arg(long, env = "RATE_LIMIT_LOOPBACK")]
+    pub rate_limit_loopback: bool,
+    /// Longest message content, in characters after trimming.
+    #[arg(long, env = "MAX_CONTENT_CHARS", default_value_t = 4000)]
+    pub max_content_chars: usize,
+    /// Largest Socket.IO packet (maxHttpBufferSize), bytes.
+    #[arg(long, env = "MAX_PACKET_BYTES", default_value_t = 1_000_000)]
+    pub max_packet_bytes: u64,
+    /// A typing start with no stop expires after this long.
+    #[arg(long, env = "TYPING_TIMEOUT_MS", default_value_t = 6000)]
+    pub typing_timeout_ms: u64,
+    /// How long a disconnected support agent still counts as online.
+    #[arg(long, env = "AGENT_GRACE_SECS", default_value_t = 30)]
+    pub agent_grace_secs: u64,
+    /// SMTP server for transcripts and email notifications, e.g. smtp://127.0.0.1:2525.
+    #[arg(long, env = "SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of outgoing mail.
+    #[arg(long, env = "MAIL_FROM", default_value = "chat@localhost")]
+    pub mail_from: String,
+    /// Redis for scale-out (not used by this build yet; see docs/protocol.md).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Odoo base URL (the Odoo bridge; see docs/protocol.md).
+    #[arg(long, env = "ODOO_URL")]
+    pub odoo_url: Option<String>,
+    /// Odoo database name.
+    #[arg(long, env = "ODOO_DB")]
+    pub odoo_db: Option<String>,
+    /// Log as JSON lines (LOG_FORMAT=json).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.frontend_url
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    pub fn limits(&self) -> chat_core::validate::Limits {
+        chat_core::validate::Limits {
+            max_content_chars: self.max_content_chars,
+            ..Default::default()
+        }
+    }
+}

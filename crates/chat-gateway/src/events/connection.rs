@@ -1,0 +1,180 @@
+//! Connecting and disconnecting (§1): authentication, the `session` event,
+//! the rooms a socket belongs to, and presence.
+
+use super::{role_room, user_room, Ctx};
+use crate::inbox::{Enqueue, Inbox};
+use crate::metrics as m;
+use crate::state::App;
+use axum::extract::ConnectInfo;
+use chat_core::Identity;
+use serde_json::{json, Value};
+use socketioxide::extract::{SocketRef, TryData};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Why a handshake is refused. The client sees only the message.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("Authentication failed")]
+    Authentication,
+    #[error("Too many connections; try again later")]
+    RateLimited,
+}
+
+/// Set once the socket's rooms are joined; its inbox waits for it.
+#[derive(Clone)]
+struct Ready(watch::Sender<bool>);
+
+/// Connect middleware: rate limit by address, then identify the client.
+/// It also opens the socket's inbox here, before the client can emit anything,
+/// so no event that arrives during the connect handler is lost.
+pub async fn authenticate(
+    app: App,
+    s: SocketRef,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Refused> {
+    if let Some(ip) = peer_ip(&s) {
+        let exempt = ip.is_loopback() && !app.config.rate_limit_loopback;
+        if !exempt && app.connection_limiter.check_key(&ip).is_err() {
+            metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
+            return Err(Refused::RateLimited);
+        }
+    }
+    let token = auth
+        .ok()
+        .as_ref()
+        .and_then(|a| a.get("token"))
+        .and_then(|t| t.as_str())
+        .map(str::to_owned);
+    let (identity, guest_token) = match app.auth.identify(token.as_deref()) {
+        Ok(found) => found,
+        Err(_) => {
+            metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
+            return Err(Refused::Authentication);
+        }
+    };
+    let identity = Arc::new(identity);
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let ctx = Ctx {
+        app: app.clone(),
+        sid: s.id,
+        me: identity.clone(),
+    };
+    s.extensions.insert(identity);
+    s.extensions.insert(GuestToken(guest_token));
+    s.extensions.insert(Ready(ready_tx));
+    s.extensions.insert(Inbox::start(ctx, ready_rx));
+    s.on_fallback(async |_: Enqueue| {});
+    Ok(())
+}
+
+#[derive(Clone)]
+struct GuestToken(Option<String>);
+
+fn peer_ip(s: &SocketRef) -> Option<std::net::IpAddr> {
+    s.req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip())
+}
+
+/// Connect handler: rooms, `session`, presence.
+pub async fn on_connect(app: App, s: SocketRef) {
+    let Some(me) = s.extensions.get::<Arc<Identity>>() else {
+        let _ = s.disconnect();
+        return;
+    };
+    metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "accepted").increment(1);
+    let n = app.connections.fetch_add(1, Ordering::Relaxed) + 1;
+    metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
+    let app2 = app.clone();
+    s.on_disconnect(move |s: SocketRef| on_disconnect(app2.clone(), s));
+
+    if !me.is_guest || app.people.get(&me.user_id).is_none() {
+        if let Some(changed) = app.people.learn(&me) {
+            if let Err(e) = app.store.upsert_user(changed).await {
+                tracing::error!(error = %e, "could not record user");
+            }
+            if !me.is_guest {
+                super::conversations::ensure_channel_membership(&app, &me).await;
+            }
+        }
+    }
+
+    s.join(user_room(&me.user_id));
+    s.join(role_room(me.role));
+    let conversations = match app.store.conversation_ids_of(&me.user_id).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "could not load a user's rooms");
+            Vec::new()
+        }
+    };
+    s.join(conversations.clone());
+
+    let guest_token = s.extensions.get::<GuestToken>().and_then(|g| g.0);
+    let mut session = json!({ "userId": me.user_id, "name": me.name, "role": me.role });
+    if let Some(t) = guest_token {
+        session["guestToken"] = Value::String(t);
+    }
+    let _ = s.emit("session", &session);
+
+    if app.presence.connect(&me.user_id) {
+        metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
+        if !me.is_guest {
+            announce_presence(&app, &me.user_id, conversations, "user:online").await;
+        }
+    }
+    super::support::on_agent_connect(&app, &me).await;
+
+    if let Some(ready) = s.extensions.get::<Ready>() {
+        let _ = ready.0.send(true);
+    }
+}
+
+/// `user:online` / `user:offline` go to those who share a conversation with
+/// the user, and to admins (who see everyone).
+async fn announce_presence(app: &App, user_id: &str, rooms: Vec<String>, event: &str) {
+    let mut targets = rooms;
+    targets.push(role_room(chat_core::Role::Admin));
+    let _ = app
+        .io
+        .to(targets)
+        .except(user_room(user_id))
+        .emit(event, user_id)
+        .await;
+}
+
+async fn on_disconnect(app: App, s: SocketRef) {
+    // Closing the inbox lets its worker finish what was already queued, then stop.
+    s.extensions.remove::<Inbox>();
+    let n = app
+        .connections
+        .fetch_sub(1, Ordering::Relaxed)
+        .saturating_sub(1);
+    metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
+    let Some(me) = s.extensions.get::<Arc<Identity>>() else {
+        return;
+    };
+    if app.presence.disconnect(&me.user_id) {
+        metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
+        for room in app.typing.rooms_of(&me.user_id) {
+            if app.typing.stop(&room, &me.user_id) {
+                let payload = json!({ "userId": me.user_id, "roomId": room, "isTyping": false });
+                let _ = app.io.to(room).emit("typing", &payload).await;
+            }
+        }
+        let rooms: Vec<String> = s
+            .rooms()
+            .into_iter()
+            .map(|r| r.to_string())
+            .filter(|r| !r.starts_with("user:") && !r.starts_with("role:"))
+            .collect();
+        if !me.is_guest {
+            announce_presence(&app, &me.user_id, rooms, "user:offline").await;
+        }
+        super::support::on_agent_offline(&app, &me).await;
+    }
+}

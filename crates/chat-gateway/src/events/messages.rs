@@ -1,0 +1,432 @@
+//! Messages: send, edit, delete, react, read receipts, history and sync.
+
+use super::rooms::{enter, join_user_sockets, member_room};
+use super::{ack_data, conversation_for, payload, store_error, to_json, user_room, Ctx, Outcome};
+use crate::metrics as m;
+use chat_core::clock::{new_id, now_millis};
+use chat_core::model::{ConversationType, Message, MessageType};
+use chat_core::policy::{may_post, may_start_direct, Party};
+use chat_core::{validate, ChatError, Role};
+use chat_store::{Appended, ConversationRecord, NewConversation, NewMessage, Page};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Most messages one `sync` call returns.
+const SYNC_PAGE: usize = 500;
+const DEFAULT_HISTORY_PAGE: i64 = 50;
+const MAX_HISTORY_PAGE: i64 = 100;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendMessage {
+    room_id: Option<String>,
+    recipient_id: Option<String>,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    attachments: Vec<String>,
+    client_id: Option<String>,
+    parent_id: Option<String>,
+}
+
+pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
+    let received = Instant::now();
+    let app = &ctx.app;
+    let limits = &app.limits;
+    let req: SendMessage = payload::parse(data)?;
+    let room_id = payload::opt_id("roomId", &req.room_id, limits)?;
+    let recipient_id = payload::opt_id("recipientId", &req.recipient_id, limits)?;
+    let client_id = payload::opt_id("clientId", &req.client_id, limits)?;
+    let parent_id = match &req.parent_id {
+        Some(p) => Some(payload::message_id("parentId", p)?),
+        None => None,
+    };
+    let content = validate::message_body(&req.content, &req.attachments, limits)?;
+    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+        return Err(ChatError::rate_limited());
+    }
+
+    let room = match (room_id, recipient_id) {
+        (Some(room_id), _) => enter(ctx, &room_id).await?,
+        (None, Some(recipient)) => direct_room(ctx, &recipient).await?,
+        (None, None) => return Err(ChatError::invalid("roomId or recipientId is required")),
+    };
+    check_writable(ctx, &room)?;
+    if let Some(parent) = &parent_id {
+        let found = app.store.message(parent).await.map_err(store_error)?;
+        if found.is_none_or(|p| p.room_id != room.id || p.deleted_at.is_some()) {
+            return Err(ChatError::not_found(
+                "parentId names no message of this room",
+            ));
+        }
+    }
+    let attachments = crate::attachments::resolve(app, &ctx.me.user_id, &req.attachments).await?;
+    let kind = if content.is_empty() {
+        MessageType::File
+    } else {
+        MessageType::Text
+    };
+    let appended = app
+        .store
+        .append_message(NewMessage {
+            id: new_id(),
+            conversation_id: room.id.clone(),
+            author_id: ctx.me.user_id.clone(),
+            author_name: ctx.me.name.clone(),
+            content,
+            kind,
+            attachments,
+            parent_id,
+            client_id,
+            at: now_millis(),
+        })
+        .await
+        .map_err(store_error)?;
+    let message = match appended {
+        Appended::Duplicate(first) => return ack_data("message", &first),
+        Appended::New(m) => m,
+    };
+    metrics::counter!(m::MESSAGES_TOTAL, "type" => message.kind.as_str()).increment(1);
+    if app.typing.stop(&room.id, &ctx.me.user_id) {
+        let payload = json!({ "userId": ctx.me.user_id, "roomId": room.id, "isTyping": false });
+        let _ = app
+            .io
+            .to(room.id.clone())
+            .except(ctx.sid)
+            .emit("typing", &payload)
+            .await;
+    }
+    deliver(ctx, &room, &message).await;
+    metrics::histogram!(m::DELIVERY_SECONDS).record(received.elapsed().as_secs_f64());
+    ack_data("message", &message)
+}
+
+/// Emits a stored message to its room (the sender's other tabs included) and
+/// notifies participants who are not connected.
+pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
+    let app = &ctx.app;
+    if let Err(e) = app
+        .io
+        .to(room.id.clone())
+        .except(ctx.sid)
+        .emit("message", message)
+        .await
+    {
+        tracing::warn!(error = %e, "broadcast failed");
+    }
+    crate::notify::offline_participants(app, room, message).await;
+}
+
+fn check_writable(ctx: &Ctx, room: &ConversationRecord) -> Result<(), ChatError> {
+    let me = Party {
+        id: &ctx.me.user_id,
+        role: ctx.me.role,
+    };
+    if !may_post(me, room.kind) {
+        return Err(ChatError::forbidden(
+            "only admins post to broadcast channels",
+        ));
+    }
+    if let Some(s) = &room.support {
+        if s.status == chat_store::SupportStatus::Ended {
+            return Err(ChatError::conflict("this support chat has ended"));
+        }
+    }
+    Ok(())
+}
+
+/// The direct conversation with `recipient`, created if routing allows it.
+async fn direct_room(ctx: &Ctx, recipient: &str) -> Result<Arc<ConversationRecord>, ChatError> {
+    let app = &ctx.app;
+    let target = app
+        .people
+        .party(recipient)
+        .ok_or_else(|| ChatError::not_found("no such user"))?;
+    if let Some(existing) = app
+        .store
+        .find_direct(&ctx.me.user_id, recipient)
+        .await
+        .map_err(store_error)?
+    {
+        return member_room(ctx, &existing).await;
+    }
+    let me = Party {
+        id: &ctx.me.user_id,
+        role: ctx.me.role,
+    };
+    if !may_start_direct(me, target, &app.people) {
+        return Err(ChatError::forbidden(
+            "routing policy does not allow a conversation with this user",
+        ));
+    }
+    let (record, created) = app
+        .store
+        .create_conversation(NewConversation {
+            id: new_id(),
+            kind: ConversationType::Direct,
+            name: None,
+            created_by: ctx.me.user_id.clone(),
+            participants: vec![ctx.me.user_id.clone(), recipient.to_owned()],
+            support: None,
+            at: now_millis(),
+        })
+        .await
+        .map_err(store_error)?;
+    let record = app.rooms.put(record);
+    if created {
+        announce_new_conversation(ctx, &record).await;
+    }
+    Ok(record)
+}
+
+/// Puts every participant's sockets in the room and sends each `conversation:new`.
+pub async fn announce_new_conversation(ctx: &Ctx, record: &ConversationRecord) {
+    let app = &ctx.app;
+    for p in &record.participants {
+        join_user_sockets(app, p, &record.id).await;
+        if let Ok(view) = conversation_for(app, &record.id, p).await {
+            let _ = app
+                .io
+                .to(user_room(p))
+                .emit("conversation:new", &view)
+                .await;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Edit {
+    message_id: String,
+    content: String,
+}
+
+pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
+    let app = &ctx.app;
+    let req: Edit = payload::parse(data)?;
+    let id = payload::message_id("messageId", &req.message_id)?;
+    let content = validate::content(&req.content, &app.limits)?;
+    let message = existing_message(ctx, &id).await?;
+    if message.author_id != ctx.me.user_id {
+        return Err(ChatError::forbidden("only the author may edit a message"));
+    }
+    if content.is_empty() && message.attachments.is_empty() {
+        return Err(ChatError::invalid("content must not be empty"));
+    }
+    let room = member_room(ctx, &message.room_id).await?;
+    check_writable(ctx, &room)?;
+    let updated = app
+        .store
+        .edit_message(&id, content, now_millis())
+        .await
+        .map_err(store_error)?;
+    let _ = app
+        .io
+        .to(room.id.clone())
+        .except(ctx.sid)
+        .emit("message:updated", &updated)
+        .await;
+    ack_data("message", &updated)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ById {
+    message_id: String,
+}
+
+pub async fn delete(ctx: &Ctx, data: Value) -> Outcome {
+    let app = &ctx.app;
+    let req: ById = payload::parse(data)?;
+    let id = payload::message_id("messageId", &req.message_id)?;
+    let message = existing_message(ctx, &id).await?;
+    let is_admin = ctx.me.role == Role::Admin;
+    if message.author_id != ctx.me.user_id && !is_admin {
+        return Err(ChatError::forbidden(
+            "only the author or an admin may delete a message",
+        ));
+    }
+    if !is_admin {
+        member_room(ctx, &message.room_id).await?;
+    }
+    app.store
+        .delete_message(&id, now_millis())
+        .await
+        .map_err(store_error)?;
+    let _ = app
+        .io
+        .to(message.room_id.clone())
+        .except(ctx.sid)
+        .emit(
+            "message:deleted",
+            &json!({ "roomId": message.room_id, "messageId": id }),
+        )
+        .await;
+    Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct React {
+    message_id: String,
+    emoji: String,
+}
+
+pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
+    let app = &ctx.app;
+    let req: React = payload::parse(data)?;
+    let id = payload::message_id("messageId", &req.message_id)?;
+    let emoji = validate::emoji(&req.emoji)?;
+    let message = existing_message(ctx, &id).await?;
+    member_room(ctx, &message.room_id).await?;
+    let (_, reactions) = app
+        .store
+        .toggle_reaction(&id, &ctx.me.user_id, &emoji, now_millis())
+        .await
+        .map_err(store_error)?;
+    let _ = app
+        .io
+        .to(message.room_id.clone())
+        .except(ctx.sid)
+        .emit(
+            "message:reaction",
+            &json!({ "roomId": message.room_id, "messageId": id, "reactions": reactions }),
+        )
+        .await;
+    ack_data("reactions", &reactions)
+}
+
+/// A message the caller may see: it exists, is not deleted, and the caller is in its room.
+async fn existing_message(ctx: &Ctx, id: &str) -> Result<Message, ChatError> {
+    let message = ctx
+        .app
+        .store
+        .message(id)
+        .await
+        .map_err(store_error)?
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or_else(|| ChatError::not_found("no such message"))?;
+    // Do not reveal messages of rooms the caller is not in.
+    let room = ctx
+        .app
+        .rooms
+        .get(ctx.app.store.as_ref(), &message.room_id)
+        .await
+        .map_err(store_error)?;
+    let visible = room.is_some_and(|r| r.participants.iter().any(|p| *p == ctx.me.user_id))
+        || ctx.me.role == Role::Admin;
+    if !visible {
+        return Err(ChatError::not_found("no such message"));
+    }
+    Ok(message)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Read {
+    room_id: String,
+    message_id: String,
+}
+
+pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
+    let app = &ctx.app;
+    let req: Read = payload::parse(data)?;
+    let room_id = payload::id("roomId", &req.room_id, &app.limits)?;
+    let message_id = payload::message_id("messageId", &req.message_id)?;
+    member_room(ctx, &room_id).await?;
+    let at = now_millis();
+    app.store
+        .mark_read(&room_id, &ctx.me.user_id, &message_id, at)
+        .await
+        .map_err(store_error)?;
+    let receipt = json!({
+        "roomId": room_id, "messageId": message_id, "userId": ctx.me.user_id,
+        "readAt": chat_core::clock::format_millis(at),
+    });
+    let _ = app
+        .io
+        .to(room_id)
+        .except(ctx.sid)
+        .emit("message:read", &receipt)
+        .await;
+    Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct History {
+    room_id: String,
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn history(ctx: &Ctx, data: Value) -> Outcome {
+    let app = &ctx.app;
+    let req: History = payload::parse(data)?;
+    let room_id = payload::id("roomId", &req.room_id, &app.limits)?;
+    let before = req
+        .before
+        .as_deref()
+        .map(|b| payload::message_id("before", b))
+        .transpose()?;
+    let after = req
+        .after
+        .as_deref()
+        .map(|a| payload::message_id("after", a))
+        .transpose()?;
+    if before.is_some() && after.is_some() {
+        return Err(ChatError::invalid("give before or after, not both"));
+    }
+    let limit = req.limit.unwrap_or(DEFAULT_HISTORY_PAGE);
+    if limit < 1 {
+        return Err(ChatError::invalid("limit must be a positive integer"));
+    }
+    if ctx.me.role != Role::Admin {
+        member_room(ctx, &room_id).await?;
+    } else if app
+        .rooms
+        .get(app.store.as_ref(), &room_id)
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
+        return Err(ChatError::not_found("no such room"));
+    }
+    let page = Page {
+        before,
+        after,
+        limit: limit.min(MAX_HISTORY_PAGE) as usize,
+    };
+    let (messages, has_more) = app
+        .store
+        .history(&room_id, page)
+        .await
+        .map_err(store_error)?;
+    let mut out = Map::new();
+    out.insert("messages".into(), to_json(&messages)?);
+    out.insert("hasMore".into(), Value::Bool(has_more));
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct Sync {
+    since: String,
+}
+
+pub async fn sync(ctx: &Ctx, data: Value) -> Outcome {
+    let req: Sync = payload::parse(data)?;
+    let since = payload::message_id("since", &req.since)?;
+    let (messages, has_more) = ctx
+        .app
+        .store
+        .sync(&ctx.me.user_id, &since, SYNC_PAGE)
+        .await
+        .map_err(store_error)?;
+    let mut out = Map::new();
+    out.insert("messages".into(), to_json(&messages)?);
+    out.insert("hasMore".into(), Value::Bool(has_more));
+    Ok(out)
+}

@@ -1,0 +1,123 @@
+//! `join` / `join:room` and `leave` / `leave:room`.
+//!
+//! Sockets are put in the rooms of all their conversations when they connect,
+//! so `join` is about opening a room: it marks it read, tells the others, and
+//! lets an admin (or the assigned agent of a support chat) become a participant.
+//! `leave` announces that the user closed the room; it stays a participant and
+//! keeps receiving the room's events (unread counts stay live).
+
+use super::{ack_data, conversation_for, payload, store_error, user_room, Ctx, Outcome};
+use crate::state::App;
+use chat_core::clock::now_millis;
+use chat_core::policy::{room_access, Party, RoomAccess};
+use chat_core::ChatError;
+use chat_store::ConversationRecord;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The room, if the caller may be in it; makes it a participant when it may enter.
+pub async fn enter(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, ChatError> {
+    let app = &ctx.app;
+    let room = app
+        .rooms
+        .get(app.store.as_ref(), room_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ChatError::not_found("no such room"))?;
+    match access(ctx, &room) {
+        RoomAccess::Member => Ok(room),
+        RoomAccess::MayEnter => {
+            app.store
+                .add_participant(room_id, &ctx.me.user_id)
+                .await
+                .map_err(store_error)?;
+            join_user_sockets(app, &ctx.me.user_id, room_id).await;
+            app.rooms
+                .refresh(app.store.as_ref(), room_id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ChatError::not_found("no such room"))
+        }
+        RoomAccess::None => Err(ChatError::forbidden(
+            "you are not a participant of this room",
+        )),
+    }
+}
+
+/// The room, if the caller is already a participant.
+pub async fn member_room(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, ChatError> {
+    let app = &ctx.app;
+    let room = app
+        .rooms
+        .get(app.store.as_ref(), room_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ChatError::not_found("no such room"))?;
+    match access(ctx, &room) {
+        RoomAccess::Member => Ok(room),
+        _ => Err(ChatError::forbidden(
+            "you are not a participant of this room",
+        )),
+    }
+}
+
+fn access(ctx: &Ctx, room: &ConversationRecord) -> RoomAccess {
+    let me = Party {
+        id: &ctx.me.user_id,
+        role: ctx.me.role,
+    };
+    let is_participant = room.participants.iter().any(|p| *p == ctx.me.user_id);
+    let agent = room.support.as_ref().and_then(|s| s.agent_id.as_deref());
+    room_access(me, is_participant, room.kind, agent)
+}
+
+/// Puts every open socket of a user in a room.
+pub async fn join_user_sockets(app: &App, user_id: &str, room_id: &str) {
+    if let Err(e) = app.io.to(user_room(user_id)).join(room_id.to_owned()).await {
+        tracing::warn!(error = %e, "could not join a user's sockets to a room");
+    }
+}
+
+pub async fn join(ctx: &Ctx, data: Value) -> Outcome {
+    let room_id = payload::room_id(&data, &ctx.app.limits)?;
+    enter(ctx, &room_id).await?;
+    let app = &ctx.app;
+    if let Some(newest) = app
+        .store
+        .newest_message_id(&room_id)
+        .await
+        .map_err(store_error)?
+    {
+        app.store
+            .mark_read(&room_id, &ctx.me.user_id, &newest, now_millis())
+            .await
+            .map_err(store_error)?;
+    }
+    let _ = app
+        .io
+        .to(room_id.clone())
+        .except(user_room(&ctx.me.user_id))
+        .emit(
+            "user:joined",
+            &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
+        )
+        .await;
+    let room = conversation_for(app, &room_id, &ctx.me.user_id).await?;
+    ack_data("room", &room)
+}
+
+pub async fn leave(ctx: &Ctx, data: Value) -> Outcome {
+    let room_id = payload::room_id(&data, &ctx.app.limits)?;
+    member_room(ctx, &room_id).await?;
+    let _ = ctx
+        .app
+        .io
+        .to(room_id.clone())
+        .except(user_room(&ctx.me.user_id))
+        .emit(
+            "user:left",
+            &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
+        )
+        .await;
+    Ok(Default::default())
+}

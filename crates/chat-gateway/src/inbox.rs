@@ -1,0 +1,87 @@
+//! Every client event goes through one ordered inbox per socket.
+//!
+//! socketioxide spawns a task per incoming event, which would let two messages
+//! a client sent in order be stored out of order. Extractors, however, run
+//! synchronously in arrival order before that spawn; the [`Enqueue`] extractor
+//! uses that moment to put the event on its socket's queue, and one worker per
+//! socket handles the queue in order. The worker also finishes what was queued
+//! when the client disconnects right after emitting (as Artillery does), so an
+//! event that reached the gateway is never dropped.
+
+use crate::events::{self, Ctx};
+use crate::reply::Reply;
+use chat_core::ChatError;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, Event, TryData};
+use socketioxide::handler::{FromMessageParts, Value};
+use socketioxide::socket::Socket;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+/// How many events one socket may have waiting; beyond it, `rate_limited`.
+const QUEUE_DEPTH: usize = 256;
+
+pub struct Inbound {
+    pub event: String,
+    pub data: Result<serde_json::Value, String>,
+    pub reply: Reply,
+}
+
+/// The sending half of a socket's queue, kept in the socket's extensions.
+#[derive(Clone)]
+pub struct Inbox(mpsc::Sender<Inbound>);
+
+impl Inbox {
+    /// Creates the queue and starts the socket's worker.
+    /// The worker waits for `ready` (the socket's rooms are joined) before the
+    /// first event, and stops if the socket goes away before that.
+    pub fn start(ctx: Ctx, mut ready: watch::Receiver<bool>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_DEPTH);
+        tokio::spawn(async move {
+            if ready.wait_for(|r| *r).await.is_err() {
+                return;
+            }
+            while let Some(inbound) = rx.recv().await {
+                events::dispatch(&ctx, inbound).await;
+            }
+        });
+        Inbox(tx)
+    }
+}
+
+/// Extractor that queues the event; the handler it feeds does nothing else.
+pub struct Enqueue;
+
+impl FromMessageParts<LocalAdapter> for Enqueue {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<Socket<LocalAdapter>>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
+        let event = Event::from_message_parts(s, v, ack_id)
+            .map(|e| e.0)
+            .unwrap_or_default();
+        let data = match TryData::<serde_json::Value>::from_message_parts(s, v, ack_id) {
+            Ok(TryData(Ok(d))) => Ok(d),
+            Ok(TryData(Err(e))) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let reply = Reply::new(event.clone(), ack, ack_id.is_some(), s.id);
+        let Some(inbox) = s.extensions.get::<Inbox>() else {
+            // Not (or no longer) connected as a chat user.
+            reply.fail_now(s, &ChatError::unauthorized("not connected"));
+            return Ok(Enqueue);
+        };
+        if let Err(err) = inbox.0.try_send(Inbound { event, data, reply }) {
+            let inbound = match err {
+                mpsc::error::TrySendError::Full(i) | mpsc::error::TrySendError::Closed(i) => i,
+            };
+            inbound.reply.fail_now(s, &ChatError::rate_limited());
+        }
+        Ok(Enqueue)
+    }
+}

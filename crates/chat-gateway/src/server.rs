@@ -1,0 +1,175 @@
+//! Wiring: configuration → store → directory → Socket.IO + HTTP → serve until
+//! SIGTERM/SIGINT, then close sockets cleanly and flush the store.
+
+use crate::auth::{random_secret, Authenticator};
+use crate::config::Config;
+use crate::events::connection::{authenticate, on_connect};
+use crate::people::People;
+use crate::state::{App, Parts};
+use anyhow::Context;
+use axum::http::{HeaderValue, Method};
+use chat_core::directory::DirectoryFile;
+use chat_store::sqlite::SqliteStore;
+use chat_store::Store;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::SocketIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The demo directory (`--demo`): a few users of every role, a course, agents.
+const DEMO_DIRECTORY: &str = include_str!("../demo/directory.json");
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let secret = match (&config.jwt_secret, config.demo) {
+        (Some(s), _) if !s.is_empty() => s.clone(),
+        (_, true) => {
+            tracing::warn!("demo mode without JWT_SECRET: using a random secret for this run");
+            random_secret()
+        }
+        _ => anyhow::bail!(
+            "JWT_SECRET is not set. Set JWT_SECRET (or --jwt-secret) to the secret the Odoo addon signs tokens with, or run with --demo to try the gateway locally."
+        ),
+    };
+    let directory = load_directory(&config)?;
+
+    let sqlite = Arc::new(
+        SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
+    );
+    let store: Arc<dyn Store> = sqlite.clone();
+    for u in &directory.users {
+        store
+            .upsert_user(chat_store::UserRecord {
+                id: u.id.clone(),
+                name: u.name.clone(),
+                role: u.role,
+                email: u.email.clone(),
+            })
+            .await?;
+    }
+    let people = People::new(&directory, store.all_users().await?);
+    let metrics = crate::metrics::install()?;
+
+    let (layer, io) = SocketIo::builder()
+        .max_payload(config.max_packet_bytes)
+        .ws_max_message_size(config.max_packet_bytes as usize)
+        .build_layer();
+    let app = App::new(Parts {
+        auth: Authenticator::new(secret.as_bytes()),
+        config: config.clone(),
+        store: store.clone(),
+        people,
+        metrics,
+        io: io.clone(),
+    });
+    crate::events::conversations::ensure_channels(&app).await?;
+    for u in directory
+        .users
+        .iter()
+        .filter(|u| u.role != chat_core::Role::Public)
+    {
+        let who = chat_core::Identity {
+            user_id: u.id.clone(),
+            name: u.name.clone(),
+            role: u.role,
+            is_guest: false,
+            department: None,
+            email: None,
+        };
+        crate::events::conversations::ensure_channel_membership(&app, &who).await;
+    }
+    crate::support::restore(&app).await?;
+    // Handlers get the app by capture: it holds the io handle, so it cannot be
+    // given to the builder as socketioxide state.
+    let (on_connect_app, auth_app) = (app.clone(), app.clone());
+    let connect = move |s: SocketRef| on_connect(on_connect_app.clone(), s);
+    let middleware = move |s: SocketRef, auth: TryData<serde_json::Value>| {
+        authenticate(auth_app.clone(), s, auth)
+    };
+    io.ns("/", connect.with(middleware));
+
+    let router = crate::http::routes(app.clone())
+        .layer(layer)
+        .layer(cors(&config)?);
+
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, demo = config.demo, "seitech-chat gateway started");
+    // The one line on stdout: test harnesses and scripts read the address here.
+    println!("seitech-chat listening on http://{local}");
+
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal(io.clone()))
+    .await?;
+
+    sqlite.flush().await.ok();
+    sqlite.close();
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn load_directory(config: &Config) -> anyhow::Result<DirectoryFile> {
+    let mut dir = if config.demo {
+        serde_json::from_str::<DirectoryFile>(DEMO_DIRECTORY).context("demo directory")?
+    } else {
+        DirectoryFile::default()
+    };
+    if let Some(path) = &config.directory_file {
+        let file = DirectoryFile::load(path)?;
+        dir.users
+            .retain(|u| !file.users.iter().any(|f| f.id == u.id));
+        dir.users.extend(file.users);
+        dir.courses.extend(file.courses);
+        dir.agents
+            .retain(|a| !file.agents.iter().any(|f| f.user_id == a.user_id));
+        dir.agents.extend(file.agents);
+        dir.check()?;
+    }
+    Ok(dir)
+}
+
+fn cors(config: &Config) -> anyhow::Result<CorsLayer> {
+    let origins = config
+        .cors_origins()
+        .into_iter()
+        .map(|o| {
+            HeaderValue::from_str(&o).with_context(|| format!("bad FRONTEND_URL origin {o:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ]))
+}
+
+async fn shutdown_signal(io: SocketIo) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: closing sockets");
+    io.close().await;
+}
