@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: the standard set of chat-bench scenarios against
+# the Rust gateway and the Node baseline (crates/chat-bench/baseline), one
+# after the other on this machine, a fresh server per group. Writes
+# bench-results/results.jsonl, bench-results/report.md and the SVG charts.
+#
+# Everything runs on 127.0.0.1; every scenario and wait is bounded. A full
+# run takes about 6-8 minutes.
+#
+# Env:
+#   GATEWAY_BIN        gateway binary (default: target/release/seitech-chat,
+#                      built into BENCH_TARGET_DIR when missing)
+#   BENCH_TARGET_DIR   cargo target dir for the release builds (default target)
+#   SERVERS            "gateway baseline" (default) or one of them
+#   BENCH_CONNECTIONS  clients for the connections scenario (default 20000;
+#                      the issue's target is 100000)
+#   FANOUT_RATES       total messages/s of the fan-out sweep (default "100 300 600 1000";
+#                      x49 members = deliveries/s)
+#   BENCH_DURATION     seconds per measured run (default 8)
+#   OUT_DIR            default bench-results
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BENCH_TARGET_DIR=${BENCH_TARGET_DIR:-target}
+SERVERS=${SERVERS:-"gateway baseline"}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-20000}
+FANOUT_RATES=${FANOUT_RATES:-"100 300 600 1000"}
+ACK_CLIENTS=${ACK_CLIENTS:-"10 50"}
+BENCH_DURATION=${BENCH_DURATION:-8}
+OUT_DIR=${OUT_DIR:-bench-results}
+ROOMS=10
+MEMBERS=50
+SENDERS=2
+
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+
+# --- tools --------------------------------------------------------------------
+CARGO_TARGET_DIR=$BENCH_TARGET_DIR cargo build --release -p chat-bench >&2
+BENCH="$BENCH_TARGET_DIR/release/chat-bench"
+GATEWAY_BIN=${GATEWAY_BIN:-$BENCH_TARGET_DIR/release/seitech-chat}
+if [[ " $SERVERS " == *" gateway "* ]] && [ ! -x "$GATEWAY_BIN" ]; then
+  CARGO_TARGET_DIR=$BENCH_TARGET_DIR cargo build --release -p chat-gateway >&2
+fi
+if [[ " $SERVERS " == *" baseline "* ]] && [ ! -d crates/chat-bench/baseline/node_modules ]; then
+  (cd crates/chat-bench/baseline && npm ci --no-audit --no-fund) >&2
+fi
+
+# 100k sockets on each side need more than the usual 1024 descriptors.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open files limit $(ulimit -n)"
+
+mkdir -p "$OUT_DIR"
+RESULTS="$OUT_DIR/results.jsonl"
+: >"$RESULTS"
+TMP=$(mktemp -d)
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+trap 'stop_server; rm -rf "$TMP"' EXIT
+
+export JWT_SECRET="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+"$BENCH" directory --members 30000 --agents 20 --max-chats 5 --out "$TMP/directory.json"
+
+GROUP=0
+# start_server KIND: starts a fresh server, sets SERVER_PID and URL.
+start_server() {
+  local kind=$1 re
+  GROUP=$((GROUP + 1))
+  local out="$TMP/server-$GROUP.out"
+  case "$kind" in
+    gateway)
+      "$GATEWAY_BIN" --host 127.0.0.1 --port 0 --data-dir "$TMP/data-$GROUP" \
+        --jwt-secret "$JWT_SECRET" --directory-file "$TMP/directory.json" \
+        --message-rate-per-minute 100000000 --message-burst 1000000 \
+        >"$out" 2>"$TMP/server-$GROUP.err" &
+      re='^seitech-chat listening on (http://127\.0\.0\.1:[0-9]+)'
+      ;;
+    baseline)
+      PORT=0 HOST=127.0.0.1 DIRECTORY_FILE="$TMP/directory.json" \
+        node crates/chat-bench/baseline/server.js >"$out" 2>"$TMP/server-$GROUP.err" &
+      re='^baseline listening on (http://127\.0\.0\.1:[0-9]+)'
+      ;;
+  esac
+  SERVER_PID=$!
+  URL=""
+  for _ in $(seq 1 300); do
+    if [[ "$(head -n1 "$out" 2>/dev/null)" =~ $re ]]; then URL=${BASH_REMATCH[1]}; break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$URL" ]; then
+    tail -n 20 "$TMP/server-$GROUP.err" >&2
+    echo "server $kind did not start" >&2
+    exit 1
+  fi
+  log "$kind (pid $SERVER_PID) at $URL"
+}
+
+# run NAME ARGS...: one scenario, bounded in time; a failure is logged, not fatal.
+run() {
+  local scenario=$1
+  shift
+  timeout 300 "$BENCH" "$scenario" --url "$URL" --server-pid "$SERVER_PID" --label "$KIND" \
+    --out "$RESULTS" "$@" >&2 || log "$scenario $* failed (exit $?)"
+}
+
+for KIND in $SERVERS; do
+  log "=== $KIND: fan-out sweep ($ROOMS rooms x $MEMBERS members, $SENDERS senders/room)"
+  start_server "$KIND"
+  off=0
+  for rate in $FANOUT_RATES; do
+    run fanout --rooms $ROOMS --members $MEMBERS --senders $SENDERS --rate "$rate" \
+      --duration "$BENCH_DURATION" --drain-secs 5 --user-offset "$off"
+    off=$((off + ROOMS * MEMBERS))
+  done
+  stop_server
+
+  log "=== $KIND: closed-loop acks"
+  start_server "$KIND"
+  off=20000
+  for clients in $ACK_CLIENTS; do
+    run ack --clients "$clients" --duration "$BENCH_DURATION" --user-offset "$off"
+    off=$((off + clients))
+  done
+  stop_server
+
+  log "=== $KIND: support desk"
+  start_server "$KIND"
+  run support --agents 20 --rate 20 --duration "$BENCH_DURATION" --chat-secs 1
+  stop_server
+
+  log "=== $KIND: $BENCH_CONNECTIONS idle connections"
+  start_server "$KIND"
+  run connections --clients "$BENCH_CONNECTIONS" --concurrency 256 --hold-secs 5 --timeout-secs 180
+  stop_server
+
+  start_server "$KIND"
+  run outbox
+  stop_server
+done
+
+MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr); shared with other workloads; generator and server on the same cores"
+"$BENCH" report --input "$RESULTS" --out-dir "$OUT_DIR" --machine "$MACHINE" >/dev/null
+log "wrote $RESULTS and $OUT_DIR/report.md"
+cat "$OUT_DIR/report.md"
