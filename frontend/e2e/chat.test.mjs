@@ -302,6 +302,7 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
         const panel = page.getByTestId('support-panel');
         await panel.waitFor({ timeout: T });
         await page.getByText('Start Chat').waitFor({ timeout: T });
+        await panel.evaluate((el) => Promise.all(el.getAnimations().map((a) => a.finished)));
         const box = await panel.boundingBox();
         assert.ok(box, 'panel has a box');
         assert.ok(box.x >= 0 && box.y >= 0, 'panel starts inside the viewport');

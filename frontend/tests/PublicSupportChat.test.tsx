@@ -77,6 +77,8 @@ describe('PublicSupportChat', () => {
     expect(socket.emitsOf('support:start')[0]).toEqual({ name: 'Vera Visitor', email: 'vera@example.org', queryType: 'billing' });
     expect(JSON.parse(localStorage.getItem(SUPPORT_KEY)!)).toMatchObject({ roomId: 'room-1', email: 'vera@example.org' });
     expect(localStorage.getItem(GUEST_TOKEN_KEY)).toBe('gt-1');
+    // A reconnect comes back as the same guest.
+    expect((socket as unknown as { auth: unknown }).auth).toEqual({ token: 'gt-1' });
 
     act(() => socket.serverEmit('support:queued', { roomId: 'room-1', position: 1 }));
     expect(await screen.findByText(/number 1 in the queue/)).toBeInTheDocument();

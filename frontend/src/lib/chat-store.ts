@@ -200,7 +200,7 @@ function applyRead(state: ChatState, roomId: string, userId: string, messageId: 
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case 'reset':
-      return initialChatState;
+      return { ...initialChatState, connection: state.connection };
     case 'session':
       return { ...state, session: action.session };
     case 'connection':

@@ -302,6 +302,9 @@ export function ChatProvider({
     const onSessionEvt = async (s: Session) => {
       const prev = stateRef.current.session;
       if (prev && prev.userId !== s.userId) dispatch({ type: 'reset' });
+      // A new guest: reconnect as the same guest from now on (a network blip
+      // must not turn the visitor into someone else).
+      if (s.guestToken && !token) socket.auth = { token: s.guestToken };
       dispatch({ type: 'session', session: s });
       try {
         localStorage.setItem(SESSION_KEY + tokenKey(s.guestToken && !token ? s.guestToken : token), JSON.stringify(s));
