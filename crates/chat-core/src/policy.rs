@@ -49,6 +49,11 @@ pub fn may_create(
     if others.is_empty() {
         return Err(ChatError::invalid("participantIds must name someone else"));
     }
+    if kind == ConversationType::Direct && others.len() != 1 {
+        return Err(ChatError::invalid(
+            "a direct conversation has exactly one other participant",
+        ));
+    }
     let allowed = match kind {
         ConversationType::Support => false, // only through support:start
         ConversationType::Channel => caller.role == Role::Admin,
@@ -217,7 +222,8 @@ mod tests {
         assert!(may_create(ROOT, ConversationType::Channel, &[ADA], &f).is_ok());
         assert!(may_create(IAN, ConversationType::Channel, &[ADA], &f).is_err());
         assert!(may_create(ROOT, ConversationType::Support, &[ADA], &f).is_err());
-        assert!(may_create(ADA, ConversationType::Direct, &[IAN, SAM], &f).is_err());
+        let err = may_create(ADA, ConversationType::Direct, &[IAN, SAM], &f).unwrap_err();
+        assert_eq!(err.code, crate::ErrorCode::Invalid);
         let err = may_create(ADA, ConversationType::Direct, &[], &f).unwrap_err();
         assert_eq!(err.code, crate::ErrorCode::Invalid);
         let err = may_create(ADA, ConversationType::Direct, &[BOB], &f).unwrap_err();

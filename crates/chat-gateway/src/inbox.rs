@@ -12,7 +12,7 @@ use crate::events::{self, Ctx};
 use crate::reply::Reply;
 use chat_core::ChatError;
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, Event, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
 use std::convert::Infallible;
@@ -70,7 +70,8 @@ impl FromMessageParts<LocalAdapter> for Enqueue {
             Ok(TryData(Err(e))) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let reply = Reply::new(event.clone(), ack, ack_id.is_some(), s.id);
+        let Ok(socket) = SocketRef::from_message_parts(s, v, ack_id);
+        let reply = Reply::new(event.clone(), ack, ack_id.is_some(), socket);
         let Some(inbox) = s.extensions.get::<Inbox>() else {
             // Not (or no longer) connected as a chat user.
             reply.fail_now(s, &ChatError::unauthorized("not connected"));

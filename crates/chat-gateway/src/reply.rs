@@ -5,34 +5,30 @@
 use chat_core::ChatError;
 use serde_json::{json, Map, Value};
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::AckSender;
-use socketioxide::socket::{Sid, Socket};
-use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::socket::Socket;
 use std::sync::Arc;
 
 pub struct Reply {
     event: String,
     ack: AckSender,
     wants_ack: bool,
-    sid: Sid,
+    socket: SocketRef,
 }
 
 impl Reply {
-    pub fn new(event: String, ack: AckSender, wants_ack: bool, sid: Sid) -> Self {
+    pub fn new(event: String, ack: AckSender, wants_ack: bool, socket: SocketRef) -> Self {
         Self {
             event,
             ack,
             wants_ack,
-            sid,
+            socket,
         }
     }
 
-    pub fn event(&self) -> &str {
-        &self.event
-    }
-
-    /// Sends the outcome of a handler.
-    pub async fn send(self, io: &SocketIo, outcome: Result<Map<String, Value>, ChatError>) {
+    /// Sends the outcome of a handler. The socket may have closed meanwhile;
+    /// then there is no one to tell, and the work done stands.
+    pub fn send(self, outcome: Result<Map<String, Value>, ChatError>) {
         match outcome {
             Ok(data) => {
                 if self.wants_ack {
@@ -43,14 +39,11 @@ impl Reply {
                 }
             }
             Err(err) => {
-                metrics::counter!(crate::metrics::EVENTS_REJECTED_TOTAL, "code" => err.code.as_str()).increment(1);
+                count_rejection(&err);
                 if self.wants_ack {
                     let _ = self.ack.send(&failure(&err));
                 } else {
-                    let _ = io
-                        .to(self.sid)
-                        .emit("chat:error", &self.chat_error(&err))
-                        .await;
+                    let _ = self.socket.emit("chat:error", &self.chat_error(&err));
                 }
             }
         }
@@ -58,8 +51,7 @@ impl Reply {
 
     /// Fails at once, from the socket's own context (before queueing).
     pub fn fail_now(self, s: &Arc<Socket<LocalAdapter>>, err: &ChatError) {
-        metrics::counter!(crate::metrics::EVENTS_REJECTED_TOTAL, "code" => err.code.as_str())
-            .increment(1);
+        count_rejection(err);
         if self.wants_ack {
             let _ = self.ack.send(&failure(err));
         } else {
@@ -70,6 +62,11 @@ impl Reply {
     fn chat_error(&self, err: &ChatError) -> Value {
         json!({ "event": self.event, "code": err.code.as_str(), "message": err.message })
     }
+}
+
+fn count_rejection(err: &ChatError) {
+    metrics::counter!(crate::metrics::EVENTS_REJECTED_TOTAL, "code" => err.code.as_str())
+        .increment(1);
 }
 
 pub fn failure(err: &ChatError) -> Value {

@@ -42,12 +42,15 @@ pub async fn authenticate(
             return Err(Refused::RateLimited);
         }
     }
-    let token = auth
-        .ok()
-        .as_ref()
-        .and_then(|a| a.get("token"))
-        .and_then(|t| t.as_str())
-        .map(str::to_owned);
+    // `auth.token` absent, null or empty: a new guest. Any other non-string: refused.
+    let token = match auth.ok().as_ref().and_then(|a| a.get("token")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(_) => {
+            metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
+            return Err(Refused::Authentication);
+        }
+    };
     let (identity, guest_token) = match app.auth.identify(token.as_deref()) {
         Ok(found) => found,
         Err(_) => {
@@ -137,7 +140,11 @@ pub async fn on_connect(app: App, s: SocketRef) {
 /// `user:online` / `user:offline` go to those who share a conversation with
 /// the user, and to admins (who see everyone).
 async fn announce_presence(app: &App, user_id: &str, rooms: Vec<String>, event: &str) {
-    let mut targets = rooms;
+    // Broadcast channels hold everyone: sharing one is not knowing each other.
+    let mut targets: Vec<String> = rooms
+        .into_iter()
+        .filter(|r| !r.starts_with("broadcast-"))
+        .collect();
     targets.push(role_room(chat_core::Role::Admin));
     let _ = app
         .io

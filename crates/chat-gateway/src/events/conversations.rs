@@ -140,7 +140,6 @@ pub async fn create(ctx: &Ctx, data: Value) -> Outcome {
 
 #[derive(Deserialize)]
 struct Search {
-    #[serde(default)]
     query: String,
     role: Option<String>,
 }

@@ -37,7 +37,7 @@ pub async fn dispatch(ctx: &Ctx, inbound: Inbound) {
         Ok(data) => route(ctx, &event, data).await,
         Err(_) => Err(ChatError::invalid("payload could not be decoded")),
     };
-    reply.send(&ctx.app.io, outcome).await;
+    reply.send(outcome);
 }
 
 async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
