@@ -52,7 +52,13 @@ async function openVisitorChat(ctx, { name, email = 'vera@example.org', topic = 
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Topic').selectOption(topic);
   await page.getByRole('button', { name: 'Start Chat' }).click();
-  await page.locator('[data-testid="support-panel"][data-phase="active"]').waitFor({ timeout: T });
+  // Active, or an error the widget shows (then the test fails with its text).
+  const active = page.locator('[data-testid="support-panel"][data-phase="active"]');
+  await active.or(page.getByTestId('support-panel').getByRole('alert')).first().waitFor({ timeout: T });
+  if (!(await active.count())) {
+    const alert = await page.getByTestId('support-panel').getByRole('alert').allInnerTexts();
+    assert.fail(`support chat did not start: ${alert.join(' | ')}`);
+  }
   return page;
 }
 
