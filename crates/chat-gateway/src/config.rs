@@ -61,6 +61,9 @@ pub struct Config {
     /// SMTP server for transcripts and email notifications, e.g. smtp://127.0.0.1:2525.
     #[arg(long, env = "SMTP_URL")]
     pub smtp_url: Option<String>,
+    /// The gateway's public base URL, for links in emails and notifications.
+    #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:3001")]
+    pub public_url: String,
     /// Sender address of outgoing mail.
     #[arg(long, env = "MAIL_FROM", default_value = "chat@localhost")]
     pub mail_from: String,

@@ -67,6 +67,11 @@ impl People {
         }
     }
 
+    /// Records a user the gateway itself learned about (a visitor's pre-chat form).
+    pub fn remember(&self, record: UserRecord) {
+        self.users.insert(record.id.clone(), record);
+    }
+
     pub fn get(&self, id: &str) -> Option<UserRecord> {
         self.users.get(id).map(|u| u.clone())
     }

@@ -62,6 +62,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         people,
         metrics,
+        mailer: match &config.smtp_url {
+            Some(url) => Some(
+                crate::mail::Mailer::new(url, &config.mail_from).context("SMTP_URL / MAIL_FROM")?,
+            ),
+            None => None,
+        },
         io: io.clone(),
     });
     crate::events::conversations::ensure_channels(&app).await?;

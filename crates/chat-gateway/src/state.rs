@@ -3,6 +3,7 @@
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::people::People;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
@@ -35,6 +36,7 @@ pub struct Inner {
     pub connection_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub connections: AtomicUsize,
     pub metrics: PrometheusHandle,
+    pub mailer: Option<Mailer>,
     pub io: SocketIo,
 }
 
@@ -51,6 +53,7 @@ pub struct Parts {
     pub auth: Authenticator,
     pub people: People,
     pub metrics: PrometheusHandle,
+    pub mailer: Option<Mailer>,
     pub io: SocketIo,
 }
 
@@ -75,6 +78,7 @@ impl App {
             connection_limiter: RateLimiter::keyed(connection_quota),
             connections: AtomicUsize::new(0),
             metrics: p.metrics,
+            mailer: p.mailer,
             io: p.io,
         }))
     }

@@ -64,6 +64,8 @@ pub trait Store: Send + Sync + 'static {
     async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>>;
     /// Adds a participant; `false` when it already was one.
     async fn add_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Removes a participant; `false` when it was not one.
+    async fn remove_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool>;
     /// Every conversation of a user (ids only), for joining its sockets' rooms.
     async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// The user's conversations with unread count and last message, newest activity first.

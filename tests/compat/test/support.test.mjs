@@ -351,10 +351,13 @@ describe('support: agent disconnects within and past the grace period', () => {
     const v1 = await connect(gw, null);
     const s1 = await ok(v1, 'support:start', form('technical_support'));
     assert.equal(s1.agent?.id, '41');
+    // the first assignment is expected; only a second one would be wrong
+    await waitFor(v1, 'support:assigned', (x) => x.roomId === s1.conversation.id);
     const hugo = await connect(gw, '42'); // support, limit 1
     const v2 = await connect(gw, null);
     const s2 = await ok(v2, 'support:start', form('technical_support'));
     assert.equal(s2.agent?.id, '42');
+    await waitFor(v2, 'support:assigned', (x) => x.roomId === s2.conversation.id);
     const r1 = s1.conversation.id;
     const r2 = s2.conversation.id;
     const conns = (await gw.health()).body.connections;

@@ -182,6 +182,6 @@ async fn on_disconnect(app: App, s: SocketRef) {
         if !me.is_guest {
             announce_presence(&app, &me.user_id, rooms, "user:offline").await;
         }
-        super::support::on_agent_offline(&app, &me).await;
     }
+    super::support::on_agent_disconnect(&app, &me);
 }

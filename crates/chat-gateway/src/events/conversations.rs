@@ -51,7 +51,7 @@ pub async fn list(ctx: &Ctx, data: Value) -> Outcome {
         .into_iter()
         .map(|s| conversation_view(app, s))
         .collect();
-    if kind == Some(ConversationType::Support) || kind.is_none() {
+    if kind == Some(ConversationType::Support) {
         conversations.extend(super::support::console_extra(ctx, kind).await?);
     }
     if !search.is_empty() {

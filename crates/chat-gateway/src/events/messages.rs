@@ -74,7 +74,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
             id: new_id(),
             conversation_id: room.id.clone(),
             author_id: ctx.me.user_id.clone(),
-            author_name: ctx.me.name.clone(),
+            author_name: author_name(ctx),
             content,
             kind,
             attachments,
@@ -117,6 +117,15 @@ pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
         tracing::warn!(error = %e, "broadcast failed");
     }
     crate::notify::offline_participants(app, room, message).await;
+}
+
+/// A guest is named by its support form; a signed-in user by its token.
+fn author_name(ctx: &Ctx) -> String {
+    if ctx.me.is_guest {
+        ctx.app.people.name_of(&ctx.me.user_id)
+    } else {
+        ctx.me.name.clone()
+    }
 }
 
 fn check_writable(ctx: &Ctx, room: &ConversationRecord) -> Result<(), ChatError> {

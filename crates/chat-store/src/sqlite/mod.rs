@@ -322,6 +322,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn remove_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool> {
+        let (conv, user) = (conversation_id.to_owned(), user_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
+                )?
+                .execute(params![conv, user])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
         let user = user_id.to_owned();
         self.read(move |c| {
