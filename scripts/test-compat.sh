@@ -36,7 +36,8 @@ if [[ "${COMPAT_ONLY:-node}" == node || -z "${COMPAT_ONLY:-}" ]]; then
     (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
   fi
   echo "== node --test tests/compat/test/"
-  node --test --test-concurrency="${COMPAT_NODE_CONCURRENCY:-1}" --test-reporter=spec \
+  node --test --test-concurrency="${COMPAT_NODE_CONCURRENCY:-1}" --test-timeout="${COMPAT_TEST_TIMEOUT_MS:-120000}" \
+    --test-reporter=spec \
     tests/compat/test/ || node_status=$?
 fi
 

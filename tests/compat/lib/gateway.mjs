@@ -51,9 +51,10 @@ export function agentById(id) {
  * Start a gateway. `args` are extra CLI flags (e.g. ['--message-burst', '3']).
  * Returns { url, port, secret, dataDir, proc, stop(), token(), health(), metrics(), stderr() }.
  */
-export async function startGateway({ args = [], env = {}, directoryFile = FIXTURE_DIRECTORY, highRate = true } = {}) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'seitech-chat-compat-'));
-  const secret = 'compat-' + randomBytes(16).toString('hex');
+export async function startGateway({ args = [], env = {}, directoryFile = FIXTURE_DIRECTORY, highRate = true, dataDir: reuseDir, secret: reuseSecret } = {}) {
+  // a restart test passes the previous gateway's dataDir and secret
+  const dataDir = reuseDir || mkdtempSync(path.join(tmpdir(), 'seitech-chat-compat-'));
+  const secret = reuseSecret || 'compat-' + randomBytes(16).toString('hex');
   const fullArgs = [
     '--host', '127.0.0.1',
     '--port', '0',
@@ -70,11 +71,15 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
   fullArgs.push(...args);
 
   const bin = gatewayBin();
+  // detached: the gateway gets its own process group, so stop() can signal the
+  // group it started (a wrapper script's children included) by its id.
   const proc = spawn(bin, fullArgs, {
     cwd: dataDir,
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  started.add(proc);
   let stderrBuf = '';
   let stdoutBuf = '';
   proc.stderr.setEncoding('utf8');
@@ -105,6 +110,7 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
 
   const sockets = new Set();
+  let keepData = false;
   const gw = {
     url,
     port: Number(new URL(url).port),
@@ -137,19 +143,43 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
       const res = await fetchT(`${url}/metrics`);
       return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
     },
+    /** SIGTERM, then wait (bounded) for the exit; resolves with { code, signal }. */
     async stop() {
       for (const s of sockets) { try { s.disconnect(); } catch { /* ignore */ } }
       sockets.clear();
+      let result = null;
       if (gw.alive()) {
-        proc.kill('SIGTERM');
-        const r = await Promise.race([exited, delay(STOP_TIMEOUT_MS).then(() => null)]);
-        if (!r) { proc.kill('SIGKILL'); await exited; }
+        signalGroup(proc, 'SIGTERM');
+        result = await Promise.race([exited, delay(STOP_TIMEOUT_MS).then(() => null)]);
+        if (!result) { signalGroup(proc, 'SIGKILL'); result = await exited; result.forced = true; }
       }
-      try { rmSync(dataDir, { recursive: true, force: true }); } catch { /* ignore */ }
+      // a grandchild holding the pipes must not keep the test process alive
+      signalGroup(proc, 'SIGKILL');
+      proc.stdout.destroy();
+      proc.stderr.destroy();
+      started.delete(proc);
+      if (!keepData) { try { rmSync(dataDir, { recursive: true, force: true }); } catch { /* ignore */ } }
+      return result;
     },
+    /** SIGKILL the gateway (crash), keeping its data dir for a restart. */
+    async crash() {
+      keepData = true;
+      signalGroup(proc, 'SIGKILL');
+      await exited;
+      return gw.stop();
+    },
+    /** Keep the data dir on stop() (for a restart on the same store). */
+    keep() { keepData = true; },
   };
   return gw;
 }
+
+const started = new Set();
+function signalGroup(proc, sig) {
+  try { process.kill(-proc.pid, sig); } catch { /* already gone */ }
+}
+// never leave a gateway behind if the test process ends abruptly
+process.on('exit', () => { for (const p of started) signalGroup(p, 'SIGKILL'); });
 
 export function delay(ms) {
   return new Promise((r) => setTimeout(r, ms));
