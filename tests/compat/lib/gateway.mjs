@@ -150,7 +150,9 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
       let result = null;
       if (gw.alive()) {
         signalGroup(proc, 'SIGTERM');
-        result = await Promise.race([exited, delay(STOP_TIMEOUT_MS).then(() => null)]);
+        let t;
+        result = await Promise.race([exited, new Promise((r) => { t = setTimeout(() => r(null), STOP_TIMEOUT_MS); })]);
+        clearTimeout(t);
         if (!result) { signalGroup(proc, 'SIGKILL'); result = await exited; result.forced = true; }
       }
       // a grandchild holding the pipes must not keep the test process alive

@@ -460,3 +460,28 @@ describe('support: transcript by email (real SMTP server)', () => {
     for (const s of [sam, v, ada, admin, v2]) s.disconnect();
   });
 });
+
+describe('support: agent:availability for visitors', () => {
+  let gw;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw?.stop(); });
+
+  it('a visitor is told how many agents are available, on connect and on every change', async () => {
+    // Reading: §4 names agent:availability { online } without recipients; the
+    // public widget needs it to show "agents online", so visitors get it when
+    // they connect and whenever the number changes.
+    const v = await connect(gw, null);
+    assert.deepEqual(await waitFor(v, 'agent:availability'), { online: 0 });
+    const sam = await connect(gw, '5');
+    assert.deepEqual(await waitFor(v, 'agent:availability'), { online: 1 });
+    const gus = await connect(gw, '8');
+    assert.deepEqual(await waitFor(v, 'agent:availability'), { online: 2 });
+    await ok(sam, 'agent:status', { available: false });
+    assert.deepEqual(await waitFor(v, 'agent:availability', (x) => x.online !== 2), { online: 1 });
+    await ok(sam, 'agent:status', { available: true });
+    assert.deepEqual(await waitFor(v, 'agent:availability', (x) => x.online !== 1), { online: 2 });
+    const v2 = await connect(gw, null);
+    assert.deepEqual(await waitFor(v2, 'agent:availability'), { online: 2 });
+    for (const s of [v, v2, sam, gus]) s.disconnect();
+  });
+});
