@@ -96,6 +96,9 @@ pub trait Store: Send + Sync + 'static {
     // --- messages ----------------------------------------------------------
     /// Appends a message, or returns the earlier one with the same `(author, clientId)`.
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
+    /// Stores a message written in Odoo, idempotently by its id, without
+    /// queueing it back to Odoo. `Duplicate` when it was stored before.
+    async fn import_message(&self, new: NewMessage) -> StoreResult<Appended>;
     async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
     async fn edit_message(&self, id: &str, content: String, at: Millis) -> StoreResult<Message>;
     async fn delete_message(&self, id: &str, at: Millis) -> StoreResult<Message>;
@@ -129,6 +132,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The newest message id of a room, if any.
     async fn newest_message_id(&self, conversation_id: &str) -> StoreResult<Option<String>>;
+
+    // --- the outbox to Odoo (empty unless enabled) --------------------------
+    /// The oldest queued items, in order.
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxItem>>;
+    /// Removes delivered items.
+    async fn outbox_done(&self, seqs: &[i64]) -> StoreResult<()>;
+    /// Moves an item Odoo refused for good to the dead letters.
+    async fn outbox_park(&self, seq: i64, code: &str, reason: &str) -> StoreResult<()>;
+    /// (items waiting, items parked)
+    async fn outbox_counts(&self) -> StoreResult<(u64, u64)>;
 
     // --- support bookkeeping -----------------------------------------------
     /// Records a transcript send, refusing when `max` were sent in the last `window_ms`.

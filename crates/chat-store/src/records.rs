@@ -91,6 +91,13 @@ pub struct ConversationSummary {
     pub last_message: Option<Message>,
 }
 
+/// A queued write for Odoo.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub seq: i64,
+    pub item: serde_json::Value,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub id: String,

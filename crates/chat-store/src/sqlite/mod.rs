@@ -8,12 +8,13 @@
 //! on disk. Reads run on a small pool of separate connections (WAL lets them
 //! proceed while the writer writes).
 
+mod outbox;
 mod rows;
 pub mod schema;
 
 use crate::{
-    Appended, ConversationRecord, ConversationSummary, NewConversation, NewMessage, Page, Store,
-    StoreError, StoreResult, SupportStatus, SupportUpdate, UserRecord,
+    Appended, ConversationRecord, ConversationSummary, NewConversation, NewMessage, OutboxItem,
+    Page, Store, StoreError, StoreResult, SupportStatus, SupportUpdate, UserRecord,
 };
 use async_trait::async_trait;
 use chat_core::clock::{id_millis, Millis};
@@ -21,8 +22,9 @@ use chat_core::model::{ConversationType, Message, Reactions};
 use rows::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 /// How many queued writes one transaction takes at most.
 const MAX_BATCH: usize = 1024;
@@ -36,9 +38,26 @@ pub struct SqliteStore {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    outbox: AtomicBool,
+    outbox_signal: Arc<Notify>,
 }
 
 impl SqliteStore {
+    /// From now on, every change also queues its ingest item for Odoo, in the
+    /// same transaction (Odoo mode).
+    pub fn enable_outbox(&self) {
+        self.outbox.store(true, Ordering::SeqCst);
+    }
+
+    /// Notified after a commit that may have queued outbox items.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox_signal.clone()
+    }
+
+    fn outbox_on(&self) -> bool {
+        self.outbox.load(Ordering::Relaxed)
+    }
+
     /// Opens (creating if needed) `dir/chat.db`, migrates it and starts the writer.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir)?;
@@ -55,6 +74,8 @@ impl SqliteStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            outbox: AtomicBool::new(false),
+            outbox_signal: Arc::new(Notify::new()),
         })
     }
 
@@ -90,7 +111,11 @@ impl SqliteStore {
             let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
             sender.send(job).map_err(|_| StoreError::Closed)?;
         }
-        rx.await.map_err(|_| StoreError::Closed)?
+        let result = rx.await.map_err(|_| StoreError::Closed)?;
+        if result.is_ok() && self.outbox_on() {
+            self.outbox_signal.notify_one();
+        }
+        result
     }
 
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
@@ -250,6 +275,7 @@ impl Store for SqliteStore {
         &self,
         new: NewConversation,
     ) -> StoreResult<(ConversationRecord, bool)> {
+        let ob = self.outbox_on();
         self.write(move |c| {
             let key = match (new.kind, new.participants.as_slice()) {
                 (ConversationType::Direct, [a, b]) => Some(direct_key(a, b)),
@@ -292,6 +318,9 @@ impl Store for SqliteStore {
             for p in &new.participants {
                 stmt.execute(params![new.id, p, new.at])?;
             }
+            if ob {
+                outbox::enqueue(c, Some(&new.id), outbox::conversation_state(c, &new.id)?)?;
+            }
             let record = get_conversation(c, &new.id)?.ok_or(StoreError::NotFound)?;
             Ok((record, true))
         })
@@ -310,6 +339,7 @@ impl Store for SqliteStore {
 
     async fn add_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool> {
         let (conv, user) = (conversation_id.to_owned(), user_id.to_owned());
+        let ob = self.outbox_on();
         self.write(move |c| {
             let n = c
                 .prepare_cached(
@@ -317,6 +347,9 @@ impl Store for SqliteStore {
                      SELECT id, ?2, ?3 FROM conversations WHERE id = ?1",
                 )?
                 .execute(params![conv, user, chat_core::clock::now_millis()])?;
+            if n == 1 && ob && !conv.starts_with("broadcast-") {
+                outbox::enqueue(c, Some(&conv), outbox::conversation_state(c, &conv)?)?;
+            }
             Ok(n == 1)
         })
         .await
@@ -402,6 +435,7 @@ impl Store for SqliteStore {
         u: SupportUpdate,
     ) -> StoreResult<ConversationRecord> {
         let conv = conversation_id.to_owned();
+        let ob = self.outbox_on();
         self.write(move |c| {
             let exists = get_conversation(c, &conv)?.ok_or(StoreError::NotFound)?;
             if exists.kind != ConversationType::Support {
@@ -431,6 +465,21 @@ impl Store for SqliteStore {
                     params![conv, rating, comment],
                 )?;
             }
+            if ob {
+                if u.status == Some(SupportStatus::Ended) {
+                    let at = u.ended_at.unwrap_or_else(chat_core::clock::now_millis);
+                    outbox::enqueue(c, Some(&conv), outbox::end(&conv, at))?;
+                } else if u.status.is_some() || u.agent_id.is_some() {
+                    outbox::enqueue(c, Some(&conv), outbox::conversation_state(c, &conv)?)?;
+                }
+                if let Some((rating, comment)) = &u.rating {
+                    outbox::enqueue(
+                        c,
+                        Some(&conv),
+                        outbox::rating(&conv, *rating, comment.as_deref()),
+                    )?;
+                }
+            }
             get_conversation(c, &conv)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -450,6 +499,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_message(&self, m: NewMessage) -> StoreResult<Appended> {
+        let ob = self.outbox_on();
         self.write(move |c| {
             if let Some(client_id) = &m.client_id {
                 let sql = format!(
@@ -492,6 +542,9 @@ impl Store for SqliteStore {
             )?
             .execute(params![m.conversation_id, m.author_id, m.id, m.at])?;
             let stored = get_message(c, &m.id)?.ok_or(StoreError::NotFound)?;
+            if ob {
+                outbox::enqueue(c, Some(&m.conversation_id), outbox::message(&stored))?;
+            }
             Ok(Appended::New(stored))
         })
         .await
@@ -504,6 +557,7 @@ impl Store for SqliteStore {
 
     async fn edit_message(&self, id: &str, content: String, at: Millis) -> StoreResult<Message> {
         let id = id.to_owned();
+        let ob = self.outbox_on();
         self.write(move |c| {
             let n = c
                 .prepare_cached(
@@ -514,6 +568,14 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
+            if ob {
+                let room: String = c.query_row(
+                    "SELECT conversation_id FROM messages WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                outbox::enqueue(c, Some(&room), outbox::edit(&id, &content, at))?;
+            }
             get_message(c, &id)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -521,6 +583,7 @@ impl Store for SqliteStore {
 
     async fn delete_message(&self, id: &str, at: Millis) -> StoreResult<Message> {
         let id = id.to_owned();
+        let ob = self.outbox_on();
         self.write(move |c| {
             let n = c
                 .prepare_cached(
@@ -530,6 +593,14 @@ impl Store for SqliteStore {
                 .execute(params![id, at])?;
             if n == 0 {
                 return Err(StoreError::NotFound);
+            }
+            if ob {
+                let room: String = c.query_row(
+                    "SELECT conversation_id FROM messages WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                outbox::enqueue(c, Some(&room), outbox::delete(&id, at))?;
             }
             get_message(c, &id)?.ok_or(StoreError::NotFound)
         })
@@ -544,19 +615,25 @@ impl Store for SqliteStore {
         at: Millis,
     ) -> StoreResult<(Message, Reactions)> {
         let (id, user, emoji) = (id.to_owned(), user_id.to_owned(), emoji.to_owned());
+        let ob = self.outbox_on();
         self.write(move |c| {
             let mut message = get_message(c, &id)?.ok_or(StoreError::NotFound)?;
             if message.deleted_at.is_some() {
                 return Err(StoreError::NotFound);
             }
             let users = message.reactions.entry(emoji.clone()).or_default();
-            if let Some(pos) = users.iter().position(|u| *u == user) {
+            let added = if let Some(pos) = users.iter().position(|u| *u == user) {
                 users.remove(pos);
                 if users.is_empty() {
                     message.reactions.remove(&emoji);
                 }
+                false
             } else {
-                users.push(user);
+                users.push(user.clone());
+                true
+            };
+            if ob {
+                outbox::enqueue(c, Some(&message.room_id), outbox::reaction(&id, &user, &emoji, added))?;
             }
             let json = serde_json::to_string(&message.reactions).map_err(|e| corrupt(e.to_string()))?;
             c.prepare_cached("UPDATE messages SET reactions = ?2, changed_at = max(changed_at, ?3) WHERE id = ?1")?
@@ -651,6 +728,7 @@ impl Store for SqliteStore {
             user_id.to_owned(),
             message_id.to_owned(),
         );
+        let ob = self.outbox_on();
         self.write(move |c| {
             let in_room: Option<String> = c
                 .prepare_cached("SELECT conversation_id FROM messages WHERE id = ?1")?
@@ -659,11 +737,15 @@ impl Store for SqliteStore {
             if in_room.as_deref() != Some(conv.as_str()) {
                 return Err(StoreError::NotFound);
             }
-            c.prepare_cached(
+            let moved = c
+                .prepare_cached(
                 "UPDATE participants SET last_read_id = ?3, last_read_at = ?4 \
                  WHERE conversation_id = ?1 AND user_id = ?2 AND (last_read_id IS NULL OR last_read_id < ?3)",
             )?
-            .execute(params![conv, user, msg, at])?;
+                .execute(params![conv, user, msg, at])?;
+            if moved == 1 && ob {
+                outbox::enqueue(c, Some(&conv), outbox::read(&conv, &msg, &user, at))?;
+            }
             Ok(())
         })
         .await
@@ -676,6 +758,98 @@ impl Store for SqliteStore {
                 c.prepare_cached("SELECT max(id) FROM messages WHERE conversation_id = ?1")?
                     .query_row([conv], |r| r.get::<_, Option<String>>(0))?,
             )
+        })
+        .await
+    }
+
+    async fn import_message(&self, m: NewMessage) -> StoreResult<Appended> {
+        self.write(move |c| {
+            if let Some(existing) = get_message(c, &m.id)? {
+                return Ok(Appended::Duplicate(existing));
+            }
+            let attachments =
+                serde_json::to_string(&m.attachments).map_err(|e| corrupt(e.to_string()))?;
+            let now = chat_core::clock::now_millis();
+            c.prepare_cached(
+                "INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
+                 attachments, parent_id, client_id, created_at, changed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                m.id,
+                m.conversation_id,
+                m.author_id,
+                m.author_name,
+                m.content,
+                m.kind.as_str(),
+                attachments,
+                m.parent_id,
+                m.client_id,
+                m.at,
+                // Odoo's clock is not ours: `sync` finds it by when it arrived.
+                now.max(m.at)
+            ])?;
+            c.prepare_cached(
+                "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![m.conversation_id, now])?;
+            let stored = get_message(c, &m.id)?.ok_or(StoreError::NotFound)?;
+            Ok(Appended::New(stored))
+        })
+        .await
+    }
+
+    async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxItem>> {
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT seq, item FROM outbox ORDER BY seq LIMIT ?1")?;
+            let rows = stmt
+                .query_map([limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(seq, text)| {
+                    let item = serde_json::from_str(&text)
+                        .map_err(|e| corrupt(format!("outbox item {seq}: {e}")))?;
+                    Ok(OutboxItem { seq, item })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn outbox_done(&self, seqs: &[i64]) -> StoreResult<()> {
+        let seqs = seqs.to_vec();
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
+            for s in &seqs {
+                stmt.execute([s])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_park(&self, seq: i64, code: &str, reason: &str) -> StoreResult<()> {
+        let (code, reason) = (code.to_owned(), reason.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO dead_letters (seq, item, code, reason, parked_at) \
+                 SELECT seq, item, ?2, ?3, ?4 FROM outbox WHERE seq = ?1",
+                params![seq, code, reason, chat_core::clock::now_millis()],
+            )?;
+            c.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<(u64, u64)> {
+        self.read(|c| {
+            let backlog: i64 = c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
+            let dead: i64 = c.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?;
+            Ok((backlog as u64, dead as u64))
         })
         .await
     }

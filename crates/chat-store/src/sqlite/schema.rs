@@ -70,6 +70,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX transcripts_sent_conv ON transcripts_sent(conversation_id, sent_at);
     "#,
+    // 2: the write-behind outbox to Odoo, written in the same transaction as
+    // the change it describes, and where items Odoo refused for good are parked.
+    r#"
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT,
+        item TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE dead_letters (
+        seq INTEGER PRIMARY KEY,
+        item TEXT NOT NULL,
+        code TEXT,
+        reason TEXT,
+        parked_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
