@@ -318,6 +318,25 @@ describe('sync after reconnect', () => {
     ada2.disconnect(); ian.disconnect();
   });
 
+  it('includes deletions made while away, so the client can drop the message', async () => {
+    // Reading: a client that saw a message before it went away must learn of
+    // its deletion from sync; the entry carries deletedAt and not the content.
+    const ada = await connect(gw, '1');
+    const ian = await connect(gw, '2');
+    const r = await directRoom(ada, '2');
+    const doomed = await sendAndSee(ian, r, [ada], 'secret to be deleted');
+    const marker = await sendAndSee(ian, r, [ada], 'last seen before delete');
+    ada.disconnect();
+    await ok(ian, 'message:delete', { messageId: doomed.id });
+    const ada2 = await connect(gw, '1');
+    const res = await ok(ada2, 'sync', { since: marker.id });
+    const entry = res.messages.find((x) => x.id === doomed.id);
+    assert.ok(entry, `sync tells about the deletion: ${JSON.stringify(res.messages).slice(0, 400)}`);
+    assert.ok(entry.deletedAt && !Number.isNaN(Date.parse(entry.deletedAt)), `deletedAt set: ${JSON.stringify(entry)}`);
+    assert.notEqual(entry.content, 'secret to be deleted', 'the deleted content is not sent again');
+    ada2.disconnect(); ian.disconnect();
+  });
+
   it('at most 500 a call, hasMore, and the rest on the next call', async () => {
     const ada = await connect(gw, '1');
     const ian = await connect(gw, '2');
@@ -386,6 +405,13 @@ describe('users:search', () => {
     const r = await ok(admin, 'users:search', { query: 'Student' });
     assert.deepEqual(r.users.map((u) => u.id).sort(), ['1', '11', '3', '4', '6'].sort());
     admin.disconnect();
+  });
+
+  it('a guest finds nobody (public users start only through support:start)', async () => {
+    const g = await connect(gw, null);
+    const r = await ok(g, 'users:search', { query: 'a' });
+    assert.deepEqual(r.users, []);
+    g.disconnect();
   });
 
   it('malformed → invalid', async () => {

@@ -56,6 +56,11 @@ describe('error codes and chat:error', () => {
     await fails(ada, 'too_large', 'message', { roomId: room, content: 'x', attachments: ids });
   });
 
+  it('not_found: an attachment id that was never uploaded', async () => {
+    await fails(ada, 'not_found', 'message', { roomId: room, content: 'see file', attachments: ['no-such-attachment'] });
+    await fails(ada, 'invalid', 'message', { roomId: room, content: 'see file', attachments: [42] });
+  });
+
   it('unauthorized: a guest uses a signed-in-only event (agent:status)', async () => {
     // Reading: unauthorized = no signed-in identity for an action that needs one
     // (a guest); forbidden = signed in, but not allowed (a student).
@@ -344,5 +349,77 @@ describe('hostile payloads', () => {
     await sendAndSee(ian, room, [ada]);
     assertNone(ada, 'message', (m) => m.content === 'guest intrusion');
     hostile.forEach((h) => h.disconnect());
+  });
+});
+
+describe('configurable limits', () => {
+  it('--max-content-chars sets the content limit', async () => {
+    const gw = await startGateway({ args: ['--max-content-chars', '10'] });
+    try {
+      const ada = await connect(gw, '1');
+      const r = await ok(ada, 'message', { recipientId: '2', content: '0123456789' });
+      await fails(ada, 'too_large', 'message', { roomId: r.message.roomId, content: '0123456789A' });
+    } finally { await gw.stop(); }
+  });
+
+  it('loopback is exempt from the per-IP connection limit by default', async () => {
+    const gw = await startGateway({ args: ['--connection-rate-per-minute', '3'] });
+    try {
+      const socks = [];
+      for (let i = 0; i < 8; i++) socks.push(await connect(gw, null));
+      assert.equal(socks.length, 8);
+      await assertHealthy(gw);
+    } finally { await gw.stop(); }
+  });
+
+  it('--rate-limit-loopback: new connections over the per-IP limit are refused, open ones unaffected', async () => {
+    const gw = await startGateway({ args: ['--connection-rate-per-minute', '4', '--rate-limit-loopback'] });
+    try {
+      // default transports (polling, then upgrade), as a browser connects:
+      // the limit counts connections, not the HTTP requests of a polling session
+      const socks = [];
+      for (let i = 0; i < 4; i++) {
+        const s = await connect(gw, i === 0 ? '1' : i === 1 ? '2' : null);
+        await ok(s, 'conversations:list', {});
+        socks.push(s);
+      }
+      const { connectFails } = await import('../lib/gateway.mjs');
+      const err = await connectFails(gw, {});
+      assert.ok(err instanceof Error, 'the fifth connection in a minute is refused');
+      // the open ones still work
+      const r = await ok(socks[0], 'message', { recipientId: '2', content: 'still here' });
+      await waitFor(socks[1], 'message', (m) => m.id === r.message.id);
+      const h = await gw.health();
+      assert.equal(h.body.status, 'ok');
+    } finally { await gw.stop(); }
+  });
+});
+
+describe('CORS (FRONTEND_URL)', () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway({ args: ['--frontend-url', 'http://localhost:3000,https://learn.example.org'] });
+  });
+  after(async () => { await gw?.stop(); });
+
+  for (const origin of ['http://localhost:3000', 'https://learn.example.org']) {
+    it(`an allowed origin (${origin}) gets CORS headers with credentials`, async () => {
+      const res = await fetchT(`${gw.url}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: origin } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), origin);
+      assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+      const pre = await fetchT(`${gw.url}/socket.io/?EIO=4&transport=polling`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+      });
+      assert.ok(pre.status < 300, `preflight ${pre.status}`);
+      assert.equal(pre.headers.get('access-control-allow-origin'), origin);
+    });
+  }
+
+  it('another origin gets no CORS allowance', async () => {
+    const res = await fetchT(`${gw.url}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: 'https://evil.example.com' } });
+    const acao = res.headers.get('access-control-allow-origin');
+    assert.ok(acao === null || acao !== 'https://evil.example.com' && acao !== '*', `ACAO for a foreign origin: ${acao}`);
   });
 });

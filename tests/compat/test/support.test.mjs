@@ -86,6 +86,21 @@ describe('support: visitor to agent, end to end', () => {
     await sendAndSee(v, roomId, [sam]);
   });
 
+  it('join: the assigned agent and admins may open the support room; another agent may not', async () => {
+    const res = await ok(sam, 'join', { roomId });
+    assert.equal(res.room.id, roomId);
+    const gus = await connect(gw, '8');
+    await fails(gus, 'forbidden', 'join', { roomId });
+    await fails(gus, 'forbidden', 'messages:history', { roomId });
+    await fails(gus, 'forbidden', 'message', { roomId, content: 'not my chat' });
+    gus.disconnect();
+    const admin = await connect(gw, '9');
+    await ok(admin, 'join', { roomId });
+    const h = await ok(admin, 'messages:history', { roomId });
+    assert.ok(h.messages.some((m) => m.content === 'My video does not play'));
+    admin.disconnect();
+  });
+
   it('the agent\'s conversations:list shows its assigned chat', async () => {
     const list = await ok(sam, 'conversations:list', { type: 'support' });
     assert.ok(list.conversations.some((c) => c.id === roomId));
@@ -247,6 +262,14 @@ describe('support: five visitors, two agents with limit 2', () => {
     assert.equal(metricSum(m.text, 'chat_support_queue_length'), 3);
     assert.equal(metricSum(m.text, 'chat_agent_active_chats'), 2);
 
+    // agent console: Sally sees her chats and the department's queue; an admin sees all
+    const console1 = (await ok(sally, 'conversations:list', { type: 'support' })).conversations.map((c) => c.id);
+    for (const r of rooms) assert.ok(console1.includes(r), `Sally's console lists ${r}`);
+    const admin = await connect(gw, '9');
+    const all = (await ok(admin, 'conversations:list', { type: 'support' })).conversations.map((c) => c.id);
+    for (const r of rooms) assert.ok(all.includes(r), 'the admin sees every support chat');
+    admin.disconnect();
+
     // Sid becomes available: he takes the two at the head of the queue
     await ok(sid, 'agent:status', { available: true });
     for (const i of [2, 3]) {
@@ -264,6 +287,10 @@ describe('support: five visitors, two agents with limit 2', () => {
     await sendAndSee(vs[0], rooms[0], [sally]);
     assertNone(sally, 'conversation:new', (c) => c.type === 'support', '(Sally is at her limit)');
     assertNone(sid, 'conversation:new', (c) => c.type === 'support' && c.id === rooms[4], '(Sid is at his limit)');
+    // Sally's console no longer lists Sid's chats
+    const console2 = (await ok(sally, 'conversations:list', { type: 'support' })).conversations.map((c) => c.id);
+    assert.ok(!console2.includes(rooms[2]) && !console2.includes(rooms[3]), 'another agent\'s chats are not in Sally\'s console');
+    assert.ok(console2.includes(rooms[4]), 'the queue is');
     m = await gw.metrics();
     assert.equal(metricSum(m.text, 'chat_support_queue_length'), 1);
     assert.equal(metricSum(m.text, 'chat_agent_active_chats'), 4);
