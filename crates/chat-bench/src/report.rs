@@ -117,6 +117,7 @@ fn columns(scenario: &str) -> Vec<Col> {
         "connections" => vec![
             col!("server", "/server"),
             col!("clients", "/clients"),
+            col!("users", "/users"),
             col!("connected", "/connected"),
             col!("failed", "/failed"),
             col!("connects/s", "/connects_per_s"),

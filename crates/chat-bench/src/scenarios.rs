@@ -189,8 +189,10 @@ pub struct ConnectionsArgs {
     pub common: Common,
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
-    /// Connections per source address (127.1.x.y) before moving to the next.
-    #[arg(long, default_value_t = 20000)]
+    /// Connections per source address (127.1.x.y) before moving to the next;
+    /// well below the ~28k ephemeral ports, since TIME_WAIT sockets of an
+    /// earlier run also hold ports of the same source address.
+    #[arg(long, default_value_t = 4000)]
     pub per_ip: usize,
     /// Hold the connections this long after the last connect, then measure RSS.
     #[arg(long, default_value_t = 5.0)]
@@ -198,9 +200,13 @@ pub struct ConnectionsArgs {
     /// Upper bound for the whole connect phase.
     #[arg(long, default_value_t = 120.0)]
     pub timeout_secs: f64,
-    /// Connect as guests instead of JWT users c0 … c{N-1}.
+    /// Connect as guests instead of JWT users.
     #[arg(long)]
     pub guest: bool,
+    /// Cycle through the directory users u0 … u{K-1} (several tabs per user)
+    /// instead of N distinct users c0 … c{N-1} that are new to the server.
+    #[arg(long)]
+    pub user_pool: Option<usize>,
 }
 
 fn source_ip(i: usize, per_ip: usize) -> IpAddr {
@@ -225,14 +231,11 @@ pub async fn connections(a: ConnectionsArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(a.clients);
     for i in 0..a.clients {
-        let token = (!a.guest).then(|| {
-            mint(
-                &c.jwt_secret,
-                &format!("c{i}"),
-                &format!("Conn {i}"),
-                "student",
-            )
-        });
+        let user = match a.user_pool {
+            Some(k) => format!("u{}", i % k.max(1)),
+            None => format!("c{i}"),
+        };
+        let token = (!a.guest).then(|| mint(&c.jwt_secret, &user, &user, "student"));
         let opts = ConnOpts {
             local_ip: Some(source_ip(i, a.per_ip)),
             read_buffer: 4096,
@@ -306,6 +309,11 @@ pub async fn connections(a: ConnectionsArgs) -> Result<()> {
     };
     let mut v = base(c, "connections");
     v["clients"] = json!(a.clients);
+    v["users"] = json!(match (a.guest, a.user_pool) {
+        (true, _) => "guests".to_string(),
+        (false, Some(k)) => format!("{k} directory users, cycled"),
+        (false, None) => format!("{} new JWT users", a.clients),
+    });
     v["connected"] = json!(ok);
     v["failed"] = json!(n - ok);
     v["held_open_at_end"] = json!(still_open);
