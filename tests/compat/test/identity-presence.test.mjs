@@ -94,6 +94,13 @@ describe('handshake and session', () => {
     s.disconnect(); admin.disconnect();
   });
 
+  it('a JWT as the Odoo addon issues it (partner_id, department) is accepted', async () => {
+    const token = gw.token('5', { name: 'Sam Agent', role: 'support-agent', partner_id: 77, department: 'support' });
+    const s = await connect(gw, { token });
+    assert.deepEqual({ userId: s.session.userId, role: s.session.role }, { userId: '5', role: 'support-agent' });
+    s.disconnect();
+  });
+
   it('JWT claims are authoritative for name and role', async () => {
     const token = gw.token('1', { name: 'Ada Lovelace', role: 'student' });
     const s = await connect(gw, { token });

@@ -158,6 +158,21 @@ describe('room events', () => {
     await waitFor(ada, 'user:joined', (x) => x.roomId === room && x.userId === '9');
   });
 
+  it('user:joined, user:left and typing go to the others, not back to the sender', async () => {
+    await ok(ian, 'join', { roomId: room });
+    await waitFor(ada, 'user:joined', (x) => x.roomId === room && x.userId === '2');
+    await ok(ian, 'leave', { roomId: room });
+    await waitFor(ada, 'user:left', (x) => x.roomId === room && x.userId === '2');
+    ian.emit('typing:start', room);
+    await waitFor(ada, 'typing', (x) => x.roomId === room && x.userId === '2' && x.isTyping);
+    ian.emit('typing:stop', room);
+    await waitFor(ada, 'typing', (x) => x.roomId === room && x.userId === '2' && !x.isTyping);
+    await sendAndSee(ada, room, [ian]);
+    assertNone(ian, 'user:joined', (x) => x.userId === '2', '(echo of own join)');
+    assertNone(ian, 'user:left', (x) => x.userId === '2', '(echo of own leave)');
+    assertNone(ian, 'typing', (x) => x.userId === '2', '(echo of own typing)');
+  });
+
   it('join ignores a forged userId in the payload', async () => {
     await ok(ian, 'join', { roomId: room, userId: '3' });
     const j = await waitFor(ada, 'user:joined', (x) => x.roomId === room && x.userId !== '9');
@@ -279,6 +294,24 @@ describe('room events', () => {
     await ok(admin, 'message:delete', { messageId: m.message.id });
     await waitFor(ada, 'message:deleted', (x) => x.messageId === m.message.id);
     await waitFor(ian, 'message:deleted', (x) => x.messageId === m.message.id);
+  });
+
+  it('a deleted message can no longer be edited, reacted to or replied to; it leaves lastMessage', async () => {
+    const keep = await ok(ada, 'message', { roomId: room, content: uniq('stays') });
+    const gone = await ok(ada, 'message', { roomId: room, content: uniq('goes') });
+    await ok(ada, 'message:delete', { messageId: gone.message.id });
+    await waitFor(ian, 'message:deleted', (x) => x.messageId === gone.message.id);
+    await fails(ada, 'not_found', 'message:edit', { messageId: gone.message.id, content: 'revive' });
+    await fails(ian, 'not_found', 'message:react', { messageId: gone.message.id, emoji: '👍' });
+    await fails(ian, 'not_found', 'message', { roomId: room, content: 're', parentId: gone.message.id });
+    await fails(ada, 'not_found', 'message:delete', { messageId: gone.message.id });
+    const c = (await ok(ian, 'conversations:list', {})).conversations.find((x) => x.id === room);
+    assert.equal(c.lastMessage?.id, keep.message.id, 'lastMessage falls back to the newest message still there');
+  });
+
+  it('read with a message of another room is refused', async () => {
+    const other = await ok(ben, 'message', { recipientId: '2', content: uniq('elsewhere') });
+    await fails(ada, ['not_found', 'invalid'], 'read', { roomId: room, messageId: other.message.id });
   });
 
   it('message:react toggles: ack reactions, message:reaction to the room', async () => {
