@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startGateway, connect, ok, waitFor, once, uniq, assertMessage, untilConnections, until,
-  fetchT, assertHealthy,
+  fetchT, assertHealthy, sendAndSee, received,
 } from '../lib/gateway.mjs';
 
 describe('transports', () => {
@@ -48,6 +48,58 @@ describe('transports', () => {
     const res = await ok(ada, 'conversations:list', {});
     assert.ok(Array.isArray(res.conversations));
     ada.disconnect();
+  });
+});
+
+describe('delivery under transport churn', () => {
+  let gw;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw?.stop(); });
+
+  it('messages sent while the transport upgrades are all delivered exactly once', async () => {
+    const ian = await connect(gw, '2', { transports: ['polling'], upgrade: false });
+    const ada = await connect(gw, '1'); // polling, upgrading to websocket right now
+    const first = await ok(ada, 'message', { recipientId: '2', content: 'start' });
+    const room = first.message.roomId;
+    const acks = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+      ok(ada, 'message', { roomId: room, content: `burst ${i}` })));
+    const ids = new Set(acks.map((a) => a.message.id));
+    assert.equal(ids.size, 60);
+    for (const id of ids) await waitFor(ian, 'message', (m) => m.id === id);
+    await sendAndSee(ada, room, [ian]);
+    const dupes = received(ian, 'message', (m) => ids.has(m.id));
+    assert.deepEqual(dupes, [], 'no message delivered twice');
+    ada.disconnect(); ian.disconnect();
+  });
+
+  it('a polling receiver gets a concurrent burst from several senders exactly once', async () => {
+    const admin = await connect(gw, '9', { transports: ['polling'], upgrade: false });
+    const senders = await Promise.all(['1', '3', '4', '6'].map((id) => connect(gw, id, { transports: ['websocket'] })));
+    const ch = await ok(admin, 'conversation:create', { type: 'group', participantIds: ['1', '3', '4', '6'], name: uniq('burst') });
+    const roomId = ch.conversation.id;
+    const acks = (await Promise.all(senders.map((s) => Promise.all(Array.from({ length: 25 }, (_, i) =>
+      ok(s, 'message', { roomId, content: `from ${s.session.userId} #${i}` })))))).flat();
+    const ids = new Set(acks.map((a) => a.message.id));
+    assert.equal(ids.size, 100);
+    for (const id of ids) await waitFor(admin, 'message', (m) => m.id === id);
+    await sendAndSee(senders[0], roomId, [admin]);
+    assert.deepEqual(received(admin, 'message', (m) => ids.has(m.id)), []);
+    const h = await ok(admin, 'messages:history', { roomId, limit: 100 });
+    assert.equal(h.messages.filter((m) => ids.has(m.id)).length, 99, 'history holds them (100 newest minus the marker)');
+    [admin, ...senders].forEach((x) => x.disconnect());
+  });
+
+  it('socket.io-client\'s automatic reconnection restores the session and room delivery without join', async () => {
+    const ada = await connect(gw, '1', { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200 });
+    const ian = await connect(gw, '2');
+    const room = (await ok(ada, 'message', { recipientId: '2', content: 'before drop' })).message.roomId;
+    const reconnected = once(ada.io, 'reconnect', 10_000);
+    ada.io.engine.close(); // the network drops: not a client-initiated disconnect
+    await reconnected;
+    const s = await waitFor(ada, 'session', (x) => x.userId === '1');
+    assert.equal(s.role, 'student');
+    await sendAndSee(ian, room, [ada]);
+    ada.disconnect(); ian.disconnect();
   });
 });
 
@@ -141,6 +193,8 @@ describe('lifecycle and durability', () => {
     const ada = await connect(gw, '1');
     const acked = await Promise.all(Array.from({ length: 40 }, (_, i) =>
       ok(ada, 'message', { recipientId: '2', content: `durable ${i}`, clientId: `durable-${i}` })));
+    const guest = await connect(gw, null);
+    const { userId: guestId, guestToken } = guest.session;
     const { dataDir, secret } = gw;
     await gw.crash();
     gw = await startGateway({ dataDir, secret });
@@ -154,6 +208,9 @@ describe('lifecycle and durability', () => {
       const ada2 = await connect(gw, '1');
       const again = await ok(ada2, 'message', { roomId, content: 'durable 0', clientId: 'durable-0' });
       assert.equal(again.message.id, acked[0].message.id);
+      // a visitor who reloads after a restart keeps its identity
+      const g2 = await connect(gw, { token: guestToken });
+      assert.equal(g2.session.userId, guestId, 'guest token still valid after a restart');
       const fresh = await ok(ada2, 'message', { roomId, content: 'after restart' });
       const maxBefore = acked.map((a) => a.message.id).sort().at(-1);
       assert.ok(fresh.message.id > maxBefore, 'new ids sort after the ones stored before the crash');
