@@ -1,18 +1,484 @@
-//! Attachments (§8). Filled in by the attachments work.
+//! Attachments (§8): `POST /api/chat/attachments` (multipart upload, checked
+//! by content, size-capped while it streams), `GET /api/chat/attachments/{id}`
+//! (and `/thumbnail`) for participants of a room where it was sent, or with
+//! the signed URL a message carries; the attachment objects of a message, and
+//! the sweeper of uploads nobody attached. Storage lives in `chat_media`.
 
+use crate::metrics as m;
 use crate::state::App;
-use chat_core::model::Attachment;
-use chat_core::ChatError;
+use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chat_core::model::{Attachment, Message};
+use chat_core::{ChatError, Identity, Role};
+use chat_media::{name, Kind, MediaError, Record, Spool};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
 
-/// The attachment objects for ids a user attaches to a message.
-pub async fn resolve(
-    _app: &App,
-    _user: &str,
-    ids: &[String],
-) -> Result<Vec<Attachment>, ChatError> {
+/// Most bytes read (and thrown away) from a refused upload before the
+/// connection is dropped, so that a client still gets its 413.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+
+pub fn routes(app: &App) -> Router<App> {
+    let body_limit = (app.config.max_upload_bytes.saturating_add(DRAIN_LIMIT)) as usize;
+    Router::new()
+        .route(
+            "/api/chat/attachments",
+            post(upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/api/chat/attachments/{id}", get(download))
+        .route("/api/chat/attachments/{id}/thumbnail", get(thumbnail))
+}
+
+/// Starts the sweeper: every interval, uploads older than the configured age
+/// that no message uses are removed.
+pub fn spawn_sweeper(app: &App) {
+    let app = app.clone();
+    let every = Duration::from_secs(app.config.attachment_sweep_interval_secs.max(1));
+    let max_age_ms = (app.config.attachment_max_age_secs as i64).saturating_mul(1000);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let media = app.media.clone();
+            let cutoff = chat_media::now_millis() - max_age_ms;
+            match tokio::task::spawn_blocking(move || media.sweep(cutoff)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(removed = n, "swept unattached uploads"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "attachment sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "attachment sweep panicked"),
+            }
+        }
+    });
+}
+
+fn expiry(app: &App) -> i64 {
+    chat_media::now_millis() / 1000 + app.config.attachment_url_ttl_secs as i64
+}
+
+fn urls(app: &App, id: &str, thumbnail: bool, exp: i64) -> (String, Option<String>) {
+    let q = app.url_signer.query(id, exp);
+    (
+        format!("/api/chat/attachments/{id}?{q}"),
+        thumbnail.then(|| format!("/api/chat/attachments/{id}/thumbnail?{q}")),
+    )
+}
+
+/// The wire object of a stored attachment, with freshly signed URLs.
+pub fn view(app: &App, r: &Record) -> Attachment {
+    let (url, thumbnail_url) = urls(app, &r.id, r.has_thumbnail, expiry(app));
+    Attachment {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        mime_type: r.mime.clone(),
+        size: r.size,
+        url,
+        thumbnail_url,
+    }
+}
+
+/// Re-signs the URLs of stored messages' attachments (history, sync), so a
+/// page read later still carries URLs that work.
+pub fn refresh_urls(app: &App, messages: &mut [Message]) {
+    let exp = expiry(app);
+    for a in messages.iter_mut().flat_map(|m| m.attachments.iter_mut()) {
+        let (url, thumb) = urls(app, &a.id, a.thumbnail_url.is_some(), exp);
+        a.url = url;
+        a.thumbnail_url = thumb;
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MediaError> + Send + 'static,
+) -> Result<T, MediaError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(MediaError::Io(std::io::Error::other(e.to_string()))))
+}
+
+/// The attachment objects for ids a user attaches to a message: each must be
+/// that user's own upload.
+pub async fn resolve(app: &App, user: &str, ids: &[String]) -> Result<Vec<Attachment>, ChatError> {
     if ids.is_empty() {
-        Ok(Vec::new())
+        return Ok(Vec::new());
+    }
+    let (media, ids, user) = (app.media.clone(), ids.to_vec(), user.to_owned());
+    match blocking(move || media.claim(&ids, &user, chat_media::now_millis())).await {
+        Ok(records) => Ok(records.iter().map(|r| view(app, r)).collect()),
+        Err(MediaError::NotFound) => Err(ChatError::not_found("unknown attachment")),
+        Err(e) => {
+            tracing::error!(error = %e, "attachment lookup failed");
+            Err(ChatError::unavailable(
+                "attachments are unavailable; try again",
+            ))
+        }
+    }
+}
+
+/// Records that a stored message's attachments were sent in its room, which
+/// is what lets the room's participants download them.
+pub async fn link(app: &App, message: &Message) {
+    if message.attachments.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = message.attachments.iter().map(|a| a.id.clone()).collect();
+    let (media, room) = (app.media.clone(), message.room_id.clone());
+    if let Err(e) = blocking(move || media.link(&ids, &room)).await {
+        tracing::error!(error = %e, room = %message.room_id, "could not record attachment rooms");
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn identify(app: &App, headers: &HeaderMap) -> Option<Identity> {
+    let token = bearer(headers)?;
+    app.auth.identify(Some(token)).ok().map(|(who, _)| who)
+}
+
+fn refused(status: StatusCode, code: &str, message: &str) -> Response {
+    metrics::counter!(m::ATTACHMENT_UPLOADS_TOTAL, "result" => "refused").increment(1);
+    error(status, code, message)
+}
+
+fn unavailable() -> Response {
+    refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "uploads are unavailable; try again",
+    )
+}
+
+fn malformed() -> Response {
+    refused(
+        StatusCode::BAD_REQUEST,
+        "invalid",
+        "expected a multipart/form-data body with a file field",
+    )
+}
+
+async fn upload(
+    State(app): State<App>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let Ok(mut multipart) = multipart else {
+        return malformed();
+    };
+    let Some(who) = identify(&app, &headers) else {
+        // Read a little of the body (so a small upload's client sees the 401
+        // rather than a broken pipe), never much for an unknown caller.
+        drain(&mut multipart, 1024 * 1024).await;
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a Bearer token is required",
+        );
+    };
+    let limit = app.config.max_upload_bytes;
+    let mut spool = match Spool::new(&app.media.temp_dir(), limit) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create an upload temp file");
+            return unavailable();
+        }
+    };
+    let mut file_name = None;
+    let mut too_large = false;
+    let mut drained = 0u64;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let give_up = |drained: u64| drained > DRAIN_LIMIT || tokio::time::Instant::now() > deadline;
+    'fields: loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if too_large || e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                too_large = true;
+                break;
+            }
+            Err(_) => return malformed(),
+        };
+        let wanted = file_name.is_none()
+            && !too_large
+            && (field.name() == Some("file") || field.file_name().is_some());
+        if wanted {
+            file_name = Some(field.file_name().unwrap_or("file").to_owned());
+        }
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) if too_large || e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    too_large = true;
+                    break 'fields;
+                }
+                Err(_) => return malformed(),
+            };
+            if wanted && !too_large {
+                match spool.write(&chunk).await {
+                    Ok(()) => continue,
+                    Err(MediaError::TooLarge { .. }) => too_large = true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot write an upload");
+                        return unavailable();
+                    }
+                }
+            }
+            if too_large {
+                // Read and drop the rest (bounded), so the client reads the 413.
+                drained += chunk.len() as u64;
+                if give_up(drained) {
+                    break 'fields;
+                }
+            }
+        }
+    }
+    if too_large {
+        drop(spool);
+        return refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &format!("attachments are limited to {limit} bytes"),
+        );
+    }
+    let Some(file_name) = file_name else {
+        return malformed();
+    };
+    let spooled = match spool.finish().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot finish an upload");
+            return unavailable();
+        }
+    };
+    let media = app.media.clone();
+    let uploader = who.user_id.clone();
+    let accepted =
+        blocking(move || media.accept(spooled, &file_name, &uploader, chat_media::now_millis()))
+            .await;
+    match accepted {
+        Ok(record) => {
+            metrics::counter!(m::ATTACHMENT_UPLOADS_TOTAL, "result" => "stored").increment(1);
+            (StatusCode::CREATED, Json(view(&app, &record))).into_response()
+        }
+        Err(MediaError::Unsupported(why)) => refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid",
+            &format!("{why}; accepted: JPEG, PNG, GIF, WebP, PDF, MP4, WebM and plain text"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store an upload");
+            unavailable()
+        }
+    }
+}
+
+/// Reads and drops what is left of a multipart body, up to `budget` bytes.
+async fn drain(multipart: &mut Multipart, budget: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = 0u64;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(c)) = field.chunk().await {
+            seen += c.len() as u64;
+            if seen > budget || tokio::time::Instant::now() > deadline {
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    exp: Option<i64>,
+    sig: Option<String>,
+}
+
+async fn download(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<Signed>,
+    req: Request,
+) -> Response {
+    serve(app, id, q, req, false).await
+}
+
+async fn thumbnail(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<Signed>,
+    req: Request,
+) -> Response {
+    serve(app, id, q, req, true).await
+}
+
+/// May this request read the attachment? A valid signed URL, or the token of
+/// an admin, the uploader, or a participant of a room where it was sent.
+async fn allowed(
+    app: &App,
+    record: &Record,
+    q: &Signed,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    if let (Some(exp), Some(sig)) = (q.exp, q.sig.as_deref()) {
+        let now = chat_media::now_millis() / 1000;
+        if app.url_signer.verify(&record.id, exp, sig, now) {
+            return Ok(());
+        }
+        if bearer(headers).is_none() {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the link has expired or is not valid",
+            ));
+        }
+    }
+    let Some(who) = identify(app, headers) else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a Bearer token or a signed link is required",
+        ));
+    };
+    if who.role == Role::Admin || who.user_id == record.uploader {
+        return Ok(());
+    }
+    let (media, id) = (app.media.clone(), record.id.clone());
+    let rooms = blocking(move || media.rooms(&id)).await.map_err(|e| {
+        tracing::error!(error = %e, "attachment rooms lookup failed");
+        error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
+    })?;
+    for room in rooms {
+        if let Ok(Some(r)) = app.rooms.get(app.store.as_ref(), &room).await {
+            if r.participants.iter().any(|p| *p == who.user_id) {
+                return Ok(());
+            }
+        }
+    }
+    Err(not_found())
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", "no such attachment")
+}
+
+async fn serve(app: App, id: String, q: Signed, req: Request, thumb: bool) -> Response {
+    if id.len() > 64 {
+        return not_found();
+    }
+    let media = app.media.clone();
+    let lookup = id.clone();
+    let record = match blocking(move || media.get(&lookup)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "attachment lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again");
+        }
+    };
+    if let Err(resp) = allowed(&app, &record, &q, req.headers()).await {
+        return resp;
+    }
+    if thumb && !record.has_thumbnail {
+        return not_found();
+    }
+    let path = if thumb {
+        app.media.thumbnail_path(&record.sha256)
     } else {
-        Err(ChatError::not_found("unknown attachment"))
+        app.media.blob_path(&record.sha256)
+    };
+    let (parts, _) = req.into_parts();
+    let file_req = Request::from_parts(parts, Body::empty());
+    let mut resp = match ServeFile::new(path).oneshot(file_req).await {
+        Ok(r) => r.map(Body::new),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read an attachment");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again");
+        }
+    };
+    if resp.status() == StatusCode::NOT_FOUND {
+        return not_found();
+    }
+    let h = resp.headers_mut();
+    let kind = record.kind();
+    let mime = if thumb {
+        "image/jpeg".to_owned()
+    } else if kind == Some(Kind::Text) {
+        "text/plain; charset=utf-8".to_owned()
+    } else {
+        record.mime.clone()
+    };
+    if let Ok(v) = HeaderValue::from_str(&mime) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    let inline = thumb || kind.is_some_and(Kind::is_inline);
+    if let Ok(v) = HeaderValue::from_str(&disposition(inline, &record.name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src 'self'; media-src 'self'; sandbox"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    resp
+}
+
+/// `inline` or `attachment`, an ASCII `filename` and the UTF-8 `filename*`.
+fn disposition(inline: bool, file_name: &str) -> String {
+    let ascii = name::ascii_fallback(file_name).replace(['"', '\\'], "_");
+    let mut encoded = String::new();
+    for b in file_name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!(
+        "{}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}",
+        if inline { "inline" } else { "attachment" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_quoted_and_encoded() {
+        assert_eq!(
+            disposition(false, "résumé 1.pdf"),
+            "attachment; filename=\"r_sum_ 1.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%201.pdf"
+        );
+        assert!(disposition(true, "a.png").starts_with("inline; "));
     }
 }

@@ -67,6 +67,19 @@ pub struct Config {
     /// Sender address of outgoing mail.
     #[arg(long, env = "MAIL_FROM", default_value = "chat@localhost")]
     pub mail_from: String,
+    /// Largest attachment upload, bytes.
+    #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// An upload no message uses is removed after this long.
+    #[arg(long, env = "ATTACHMENT_MAX_AGE_SECS", default_value_t = 24 * 3600)]
+    pub attachment_max_age_secs: u64,
+    /// How often the sweeper of unused uploads runs.
+    #[arg(long, env = "ATTACHMENT_SWEEP_INTERVAL_SECS", default_value_t = 600)]
+    pub attachment_sweep_interval_secs: u64,
+    /// How long a signed attachment URL (in messages and history) stays valid.
+    #[arg(long, env = "ATTACHMENT_URL_TTL_SECS", default_value_t = 3600)]
+    pub attachment_url_ttl_secs: u64,
+
     /// Redis for scale-out (not used by this build yet; see docs/protocol.md).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
@@ -76,6 +89,24 @@ pub struct Config {
     /// Odoo database name.
     #[arg(long, env = "ODOO_DB")]
     pub odoo_db: Option<String>,
+    /// Login of Odoo's technical user (group Chat Gateway).
+    #[arg(long, env = "ODOO_USER")]
+    pub odoo_user: Option<String>,
+    /// An API key of that user.
+    #[arg(long, env = "ODOO_API_KEY", hide_env_values = true)]
+    pub odoo_api_key: Option<String>,
+    /// Shared HMAC secret of Odoo → gateway pushes (system parameter seitech_chat.push_secret).
+    #[arg(long, env = "ODOO_PUSH_SECRET", hide_env_values = true)]
+    pub odoo_push_secret: Option<String>,
+    /// Outbox items per `ingest` call.
+    #[arg(long, env = "ODOO_BATCH_SIZE", default_value_t = 500)]
+    pub odoo_batch_size: usize,
+    /// Timeout of one call to Odoo.
+    #[arg(long, env = "ODOO_TIMEOUT_MS", default_value_t = 10_000)]
+    pub odoo_timeout_ms: u64,
+    /// Longest wait between retries while Odoo is down.
+    #[arg(long, env = "ODOO_RETRY_MAX_MS", default_value_t = 30_000)]
+    pub odoo_retry_max_ms: u64,
     /// Log as JSON lines (LOG_FORMAT=json).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,

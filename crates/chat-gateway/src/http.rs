@@ -13,22 +13,32 @@ use std::sync::atomic::Ordering;
 pub fn routes(app: App) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route(
+            "/internal/odoo/events",
+            axum::routing::post(crate::odoo::push::receive),
+        );
     if app.config.demo {
         router = router
             .route("/dev/token", get(dev_token))
             .route("/dev/users", get(dev_users));
     }
-    router.with_state(app)
+    router
+        .merge(crate::attachments::routes(&app))
+        .with_state(app)
 }
 
 async fn health(State(app): State<App>) -> Response {
     let store_ok = app.store.ping().await.is_ok();
+    let odoo = match &app.odoo {
+        Some(o) => o.health(&app).await,
+        None => json!({ "status": "not configured" }),
+    };
     let body = json!({
         "status": if store_ok { "ok" } else { "degraded" },
         "connections": app.connections.load(Ordering::Relaxed),
         "onlineUsers": app.presence.online_users(),
-        "backends": { "store": if store_ok { "ok" } else { "down" } },
+        "backends": { "store": if store_ok { "ok" } else { "down" }, "odoo": odoo },
     });
     let code = if store_ok {
         StatusCode::OK

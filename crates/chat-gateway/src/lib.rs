@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod odoo;
 pub mod people;
 pub mod presence;
 pub mod reply;

@@ -15,6 +15,8 @@ pub struct People {
     agents: HashMap<String, AgentConfig>,
     /// (agent, visitor) pairs of support chats, for "an agent may contact whom it is assigned to".
     assignments: DashSet<(String, String)>,
+    /// Courses learned from Odoo: user → (course id, "instructor" | "student").
+    odoo_courses: DashMap<String, Vec<(String, String)>>,
 }
 
 impl People {
@@ -43,6 +45,7 @@ impl People {
                 .map(|a| (a.user_id.clone(), a.clone()))
                 .collect(),
             assignments: DashSet::new(),
+            odoo_courses: DashMap::new(),
         }
     }
 
@@ -111,6 +114,11 @@ impl People {
         self.agents.values()
     }
 
+    /// Records a user's course memberships as Odoo reports them.
+    pub fn set_courses(&self, user: &str, courses: Vec<(String, String)>) {
+        self.odoo_courses.insert(user.to_owned(), courses);
+    }
+
     pub fn note_assignment(&self, agent: &str, visitor: &str) {
         self.assignments
             .insert((agent.to_owned(), visitor.to_owned()));
@@ -119,7 +127,19 @@ impl People {
 
 impl Relations for People {
     fn teaches(&self, instructor: &str, student: &str) -> bool {
-        self.courses.teaches(instructor, student)
+        if self.courses.teaches(instructor, student) {
+            return true;
+        }
+        let (Some(taught), Some(taken)) = (
+            self.odoo_courses.get(instructor),
+            self.odoo_courses.get(student),
+        ) else {
+            return false;
+        };
+        taught
+            .iter()
+            .filter(|(_, r)| r == "instructor")
+            .any(|(c, _)| taken.iter().any(|(d, r)| r == "student" && d == c))
     }
     fn assigned_to(&self, agent: &str, user: &str) -> bool {
         self.assignments

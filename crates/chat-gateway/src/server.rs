@@ -61,6 +61,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         store: store.clone(),
         people,
+        media: Arc::new(
+            chat_media::MediaStore::open(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot open the attachment store in {}",
+                    config.data_dir.display()
+                )
+            })?,
+        ),
+        url_signer: chat_media::UrlSigner::new(secret.as_bytes()),
+
         metrics,
         mailer: match &config.smtp_url {
             Some(url) => Some(
@@ -68,8 +78,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             ),
             None => None,
         },
+        odoo: crate::odoo::OdooBridge::from_config(&config)?,
         io: io.clone(),
     });
+    if let Some(odoo) = &app.odoo {
+        sqlite.enable_outbox();
+        crate::odoo::spawn(&app, sqlite.outbox_signal());
+        match odoo.client.api_version().await {
+            Ok(v) if v.min_compatible > odoo_rpc::gateway_api::API_VERSION => {
+                anyhow::bail!(
+                    "Odoo's seitech_chat API needs version {} or newer; this gateway speaks {}",
+                    v.min_compatible,
+                    odoo_rpc::gateway_api::API_VERSION
+                )
+            }
+            Ok(_) => odoo.refresh_agents(&app).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "Odoo is not reachable yet; the outbox keeps everything until it is");
+                odoo.record_error(&e);
+            }
+        }
+    }
     crate::events::conversations::ensure_channels(&app).await?;
     for u in directory
         .users
@@ -87,6 +116,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::events::conversations::ensure_channel_membership(&app, &who).await;
     }
     crate::support::restore(&app).await?;
+    crate::attachments::spawn_sweeper(&app);
+
     // Handlers get the app by capture: it holds the io handle, so it cannot be
     // given to the builder as socketioxide state.
     let (on_connect_app, auth_app) = (app.clone(), app.clone());

@@ -4,6 +4,7 @@
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::mail::Mailer;
+use crate::odoo::OdooBridge;
 use crate::people::People;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
@@ -35,8 +36,12 @@ pub struct Inner {
     pub message_limiter: DefaultKeyedRateLimiter<String>,
     pub connection_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub connections: AtomicUsize,
+    pub media: Arc<chat_media::MediaStore>,
+    pub url_signer: chat_media::UrlSigner,
     pub metrics: PrometheusHandle,
+
     pub mailer: Option<Mailer>,
+    pub odoo: Option<OdooBridge>,
     pub io: SocketIo,
 }
 
@@ -52,8 +57,12 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub people: People,
+    pub media: Arc<chat_media::MediaStore>,
+    pub url_signer: chat_media::UrlSigner,
     pub metrics: PrometheusHandle,
+
     pub mailer: Option<Mailer>,
+    pub odoo: Option<OdooBridge>,
     pub io: SocketIo,
 }
 
@@ -77,8 +86,12 @@ impl App {
             message_limiter: RateLimiter::keyed(message_quota),
             connection_limiter: RateLimiter::keyed(connection_quota),
             connections: AtomicUsize::new(0),
+            media: p.media,
+            url_signer: p.url_signer,
+
             metrics: p.metrics,
             mailer: p.mailer,
+            odoo: p.odoo,
             io: p.io,
         }))
     }

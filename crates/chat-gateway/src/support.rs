@@ -109,6 +109,24 @@ impl SupportDesk {
         });
     }
 
+    /// Applies an agent's configuration (Odoo's `agents()` or a push), keeping
+    /// its live state (sockets, chats).
+    pub fn configure_agent(&self, config: &AgentConfig) {
+        self.register_agent(&config.user_id, Some(config));
+        let mut d = self.desk.lock();
+        if let Some(a) = d.agents.get_mut(&config.user_id) {
+            a.department = config.department.clone();
+            a.max_chats = config.max_concurrent_chats.max(1);
+            a.available = config.available;
+            a.away_message = config.away_message.clone();
+        }
+    }
+
+    /// Assigns what can be assigned now (after configuration changes).
+    pub fn refill(&self) -> Changes {
+        self.desk.lock().fill()
+    }
+
     pub fn is_agent(&self, id: &str) -> bool {
         self.desk.lock().agents.contains_key(id)
     }

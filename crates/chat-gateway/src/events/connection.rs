@@ -51,7 +51,16 @@ pub async fn authenticate(
             return Err(Refused::Authentication);
         }
     };
-    let (identity, guest_token) = match app.auth.identify(token.as_deref()) {
+    let identified = match (&app.odoo, token.as_deref()) {
+        // Not a JWT (three dot-separated parts): an Odoo session id.
+        (Some(odoo), Some(t)) if !t.is_empty() && t.split('.').count() != 3 => odoo
+            .session_identity(&app, t)
+            .await
+            .map(|who| (who, None))
+            .ok_or(crate::auth::AuthFailed),
+        _ => app.auth.identify(token.as_deref()),
+    };
+    let (identity, guest_token) = match identified {
         Ok(found) => found,
         Err(_) => {
             metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
@@ -104,6 +113,12 @@ pub async fn on_connect(app: App, s: SocketRef) {
                 super::conversations::ensure_channel_membership(&app, &me).await;
             }
         }
+    }
+    if let (Some(_), false) = (&app.odoo, me.is_guest) {
+        // Courses and role from Odoo, in the background: a slow Odoo must not
+        // hold up connecting.
+        let (app, id) = (app.clone(), me.user_id.clone());
+        tokio::spawn(async move { crate::odoo::learn(&app, &[id]).await });
     }
 
     s.join(user_room(&me.user_id));

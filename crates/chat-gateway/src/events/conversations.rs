@@ -102,6 +102,7 @@ pub async fn create(ctx: &Ctx, data: Value) -> Outcome {
         Some(n) if !n.trim().is_empty() => Some(validate::name("name", n, &app.limits)?),
         _ => None,
     };
+    crate::odoo::learn(app, &ids).await;
     let mut others = Vec::with_capacity(ids.len());
     for id in &ids {
         others.push(
@@ -158,6 +159,23 @@ pub async fn search_users(ctx: &Ctx, data: Value) -> Outcome {
                 .map_err(|_| ChatError::invalid("unknown role"))?,
         ),
     };
+    if let Some(odoo) = &app.odoo {
+        // Odoo applies the routing policy to its whole directory.
+        let asked = odoo.client.directory_search(
+            &ctx.me.user_id,
+            &query,
+            role.map(|r| r.as_str()),
+            MAX_SEARCH_RESULTS,
+        );
+        if let Ok(Ok(found)) = tokio::time::timeout(std::time::Duration::from_secs(3), asked).await
+        {
+            let users: Vec<Value> = found
+                .into_iter()
+                .map(|u| json!({ "id": u.id, "name": u.name, "role": u.role, "online": app.presence.is_online(&u.id) }))
+                .collect();
+            return ack_data("users", &users);
+        }
+    }
     let me = Party {
         id: &ctx.me.user_id,
         role: ctx.me.role,

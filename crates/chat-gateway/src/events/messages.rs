@@ -88,6 +88,8 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
         Appended::Duplicate(first) => return ack_data("message", &first),
         Appended::New(m) => m,
     };
+    crate::attachments::link(app, &message).await;
+
     metrics::counter!(m::MESSAGES_TOTAL, "type" => message.kind.as_str()).increment(1);
     if app.typing.stop(&room.id, &ctx.me.user_id) {
         let payload = json!({ "userId": ctx.me.user_id, "roomId": room.id, "isTyping": false });
@@ -149,6 +151,7 @@ fn check_writable(ctx: &Ctx, room: &ConversationRecord) -> Result<(), ChatError>
 /// The direct conversation with `recipient`, created if routing allows it.
 async fn direct_room(ctx: &Ctx, recipient: &str) -> Result<Arc<ConversationRecord>, ChatError> {
     let app = &ctx.app;
+    crate::odoo::learn(app, &[recipient.to_owned()]).await;
     let target = app
         .people
         .party(recipient)
@@ -409,11 +412,13 @@ pub async fn history(ctx: &Ctx, data: Value) -> Outcome {
         after,
         limit: limit.min(MAX_HISTORY_PAGE) as usize,
     };
-    let (messages, has_more) = app
+    let (mut messages, has_more) = app
         .store
         .history(&room_id, page)
         .await
         .map_err(store_error)?;
+    crate::attachments::refresh_urls(app, &mut messages);
+
     let mut out = Map::new();
     out.insert("messages".into(), to_json(&messages)?);
     out.insert("hasMore".into(), Value::Bool(has_more));
@@ -428,12 +433,14 @@ struct Sync {
 pub async fn sync(ctx: &Ctx, data: Value) -> Outcome {
     let req: Sync = payload::parse(data)?;
     let since = payload::message_id("since", &req.since)?;
-    let (messages, has_more) = ctx
+    let (mut messages, has_more) = ctx
         .app
         .store
         .sync(&ctx.me.user_id, &since, SYNC_PAGE)
         .await
         .map_err(store_error)?;
+    crate::attachments::refresh_urls(&ctx.app, &mut messages);
+
     let mut out = Map::new();
     out.insert("messages".into(), to_json(&messages)?);
     out.insert("hasMore".into(), Value::Bool(has_more));

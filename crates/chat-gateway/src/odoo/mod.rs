@@ -1,0 +1,250 @@
+//! The bridge to Odoo, the system of record in production (API v1,
+//! docs/odoo-gateway-api.md).
+//!
+//! * [`outbox`]: the write-behind drain. The gateway acks from its own store;
+//!   every change is also queued (in the same transaction) and sent to Odoo in
+//!   batches, in order, idempotent by uuid. Odoo being down only delays it.
+//! * [`push`]: Odoo → gateway events (an agent's reply from the back office),
+//!   signed with HMAC-SHA256.
+//! * identities: Odoo session cookies, and users' roles and courses (`whois`),
+//!   cached briefly.
+
+pub mod outbox;
+pub mod push;
+
+use crate::state::App;
+use chat_core::{Identity, Role};
+use dashmap::DashMap;
+use odoo_rpc::{OdooClient, OdooConfig, OdooError};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// How long what Odoo said about a user (or a session) is trusted.
+const IDENTITY_TTL: Duration = Duration::from_secs(60);
+
+pub struct OdooBridge {
+    pub client: OdooClient,
+    pub push_secret: Option<String>,
+    pub batch_size: usize,
+    pub retry_max: Duration,
+    health: Mutex<Health>,
+    sessions: DashMap<String, (Identity, Instant)>,
+    known: DashMap<String, Instant>,
+    /// Push event ids already handled (a push whose answer was lost comes again).
+    pub seen_events: DashMap<String, Instant>,
+}
+
+#[derive(Default, Clone)]
+struct Health {
+    status: &'static str,
+    last_error: Option<String>,
+}
+
+impl OdooBridge {
+    pub fn from_config(c: &crate::config::Config) -> anyhow::Result<Option<Self>> {
+        let Some(url) = &c.odoo_url else {
+            return Ok(None);
+        };
+        let need = |v: &Option<String>, name: &str| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("ODOO_URL is set, so {name} must be set too"))
+        };
+        let client = OdooClient::new(OdooConfig {
+            url: url.clone(),
+            db: need(&c.odoo_db, "ODOO_DB")?,
+            login: need(&c.odoo_user, "ODOO_USER")?,
+            api_key: need(&c.odoo_api_key, "ODOO_API_KEY")?,
+            timeout: Duration::from_millis(c.odoo_timeout_ms),
+            max_concurrency: 8,
+        })?;
+        Ok(Some(Self {
+            client,
+            push_secret: c.odoo_push_secret.clone().filter(|s| !s.is_empty()),
+            batch_size: c.odoo_batch_size.clamp(1, 500),
+            retry_max: Duration::from_millis(c.odoo_retry_max_ms.max(100)),
+            health: Mutex::new(Health {
+                status: "starting",
+                last_error: None,
+            }),
+            sessions: DashMap::new(),
+            known: DashMap::new(),
+            seen_events: DashMap::new(),
+        }))
+    }
+
+    pub fn record_ok(&self) {
+        let mut h = self.health.lock();
+        h.status = "ok";
+    }
+
+    pub fn record_error(&self, e: &OdooError) {
+        let mut h = self.health.lock();
+        h.status = if e.is_access() {
+            "unauthorized"
+        } else {
+            "down"
+        };
+        h.last_error = Some(e.to_string());
+    }
+
+    /// The bridge's part of `/health`.
+    pub async fn health(&self, app: &App) -> Value {
+        let h = self.health.lock().clone();
+        let (backlog, dead) = app.store.outbox_counts().await.unwrap_or((0, 0));
+        json!({ "status": h.status, "backlog": backlog, "deadLetters": dead, "lastError": h.last_error })
+    }
+
+    /// Who owns an Odoo session id (a client that connects with one instead of a JWT).
+    pub async fn session_identity(&self, app: &App, session_id: &str) -> Option<Identity> {
+        if let Some(hit) = self.sessions.get(session_id) {
+            if hit.1.elapsed() < IDENTITY_TTL {
+                return Some(hit.0.clone());
+            }
+        }
+        let uid = match self.client.session_uid(session_id).await {
+            Ok(uid) => uid.to_string(),
+            Err(e) => {
+                if e.is_retryable() {
+                    self.record_error(&e);
+                }
+                return None;
+            }
+        };
+        let who = self.client.whois(std::slice::from_ref(&uid)).await.ok()?;
+        let user = who.users.into_iter().next()?;
+        let identity = Identity {
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+            role: user.role.parse().unwrap_or(Role::Public),
+            is_guest: false,
+            department: user.department.clone(),
+            email: user.email.clone(),
+        };
+        learn_courses(app, &user);
+        self.known.insert(user.id, Instant::now());
+        self.sessions
+            .insert(session_id.to_owned(), (identity.clone(), Instant::now()));
+        Some(identity)
+    }
+
+    /// Makes sure the gateway knows these users (role, name, courses) from
+    /// Odoo, asking `whois` for the ones not seen recently.
+    pub async fn ensure_known(&self, app: &App, ids: &[String]) {
+        let stale: Vec<String> = ids
+            .iter()
+            .filter(|id| !id.starts_with("guest_"))
+            .filter(|id| {
+                self.known
+                    .get(*id)
+                    .is_none_or(|t| t.elapsed() > IDENTITY_TTL)
+            })
+            .cloned()
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        match self.client.whois(&stale).await {
+            Ok(who) => {
+                for user in who.users {
+                    let role = user.role.parse().unwrap_or(Role::Public);
+                    let record = chat_store::UserRecord {
+                        id: user.id.clone(),
+                        name: user.name.clone(),
+                        role,
+                        email: user.email.clone(),
+                    };
+                    if app.people.get(&user.id).as_ref() != Some(&record) {
+                        app.people.remember(record.clone());
+                        let _ = app.store.upsert_user(record).await;
+                    }
+                    learn_courses(app, &user);
+                    self.known.insert(user.id, Instant::now());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "whois failed; routing uses what is cached");
+                self.record_error(&e);
+            }
+        }
+    }
+
+    pub fn forget_user(&self, id: &str) {
+        self.known.remove(id);
+        self.sessions.retain(|_, (who, _)| who.user_id != id);
+    }
+
+    /// Loads support agents from Odoo into the desk (start-up, and every minute).
+    pub async fn refresh_agents(&self, app: &App) {
+        match self.client.agents().await {
+            Ok(agents) => {
+                self.record_ok();
+                for a in agents {
+                    if let Some(name) = &a.name {
+                        let record = chat_store::UserRecord {
+                            id: a.user_id.clone(),
+                            name: name.clone(),
+                            role: Role::SupportAgent,
+                            email: app.people.get(&a.user_id).and_then(|u| u.email),
+                        };
+                        if app.people.get(&a.user_id).as_ref() != Some(&record) {
+                            app.people.remember(record.clone());
+                            let _ = app.store.upsert_user(record).await;
+                        }
+                    }
+                    let config = chat_core::directory::AgentConfig {
+                        user_id: a.user_id.clone(),
+                        department: a.department.clone(),
+                        max_concurrent_chats: a.max_concurrent_chats.max(1),
+                        available: a.is_available,
+                        away_message: a.away_message.clone().filter(|m| !m.is_empty()),
+                    };
+                    app.support.configure_agent(&config);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load agents from Odoo");
+                self.record_error(&e);
+            }
+        }
+    }
+}
+
+/// Refreshes what the gateway knows of these users from Odoo, waiting at most
+/// a moment: when Odoo is slow or down, routing uses what is cached.
+pub async fn learn(app: &App, ids: &[String]) {
+    if let Some(odoo) = &app.odoo {
+        let _ = tokio::time::timeout(Duration::from_secs(2), odoo.ensure_known(app, ids)).await;
+    }
+}
+
+fn learn_courses(app: &App, user: &odoo_rpc::gateway_api::OdooUser) {
+    app.people.set_courses(
+        &user.id,
+        user.courses
+            .iter()
+            .map(|c| (c.id.clone(), c.as_role.clone()))
+            .collect(),
+    );
+}
+
+/// Starts the bridge's background work: the outbox drain and the agents refresh.
+pub fn spawn(app: &App, signal: std::sync::Arc<tokio::sync::Notify>) {
+    let drain = app.clone();
+    tokio::spawn(async move { outbox::drain(drain, signal).await });
+    let refresh = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Some(odoo) = &refresh.odoo {
+                odoo.refresh_agents(&refresh).await;
+                let changes = refresh.support.refill();
+                crate::events::support::apply(&refresh, changes).await;
+                odoo.seen_events
+                    .retain(|_, t| t.elapsed() < Duration::from_secs(24 * 3600));
+            }
+        }
+    });
+}

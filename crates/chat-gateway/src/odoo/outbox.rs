@@ -1,0 +1,98 @@
+//! The outbox drain: queued changes go to Odoo's `ingest` in batches, oldest
+//! first. Delivered (`ok`/`duplicate`) items leave the queue; items Odoo
+//! refuses for good are parked as dead letters and never block the rest; a
+//! call that fails for a passing reason is retried with backoff; a call Odoo
+//! refuses as malformed is split until the offending item stands alone.
+
+use crate::state::App;
+use odoo_rpc::backoff;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub const BACKLOG: &str = "chat_odoo_outbox_backlog";
+pub const DEAD_LETTERS: &str = "chat_odoo_dead_letters";
+pub const RPC_TOTAL: &str = "chat_odoo_rpc_total";
+
+pub async fn drain(app: App, signal: Arc<Notify>) {
+    let Some(odoo) = app.odoo.as_ref() else {
+        return;
+    };
+    let mut failures: u32 = 0;
+    let mut batch = odoo.batch_size;
+    loop {
+        publish_counts(&app).await;
+        let items = match app.store.outbox_peek(batch).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if items.is_empty() {
+            // Woken by the next commit; the timeout only bounds a missed wake-up.
+            let _ = tokio::time::timeout(Duration::from_secs(5), signal.notified()).await;
+            continue;
+        }
+        let payload: Vec<Value> = items.iter().map(|i| i.item.clone()).collect();
+        match odoo.client.ingest(&payload).await {
+            Ok(results) => {
+                metrics::counter!(RPC_TOTAL, "result" => "ok").increment(1);
+                odoo.record_ok();
+                failures = 0;
+                batch = odoo.batch_size;
+                let mut done = Vec::with_capacity(items.len());
+                for (item, result) in items.iter().zip(&results) {
+                    if result.delivered() {
+                        done.push(item.seq);
+                    } else {
+                        let code = result.code.as_deref().unwrap_or("rejected");
+                        let reason = result.reason.as_deref().unwrap_or("");
+                        tracing::warn!(
+                            seq = item.seq,
+                            code,
+                            reason,
+                            "Odoo refused an outbox item; parked"
+                        );
+                        if let Err(e) = app.store.outbox_park(item.seq, code, reason).await {
+                            tracing::error!(error = %e, "cannot park an outbox item");
+                        }
+                    }
+                }
+                if let Err(e) = app.store.outbox_done(&done).await {
+                    tracing::error!(error = %e, "cannot clear delivered outbox items");
+                }
+            }
+            Err(e) if e.is_validation() && items.len() > 1 => {
+                // Somewhere in this batch is an item Odoo cannot take at all.
+                metrics::counter!(RPC_TOTAL, "result" => "refused").increment(1);
+                batch = (items.len() / 2).max(1);
+            }
+            Err(e) if e.is_validation() => {
+                metrics::counter!(RPC_TOTAL, "result" => "refused").increment(1);
+                let _ = app
+                    .store
+                    .outbox_park(items[0].seq, "invalid", &e.to_string())
+                    .await;
+                batch = odoo.batch_size;
+            }
+            Err(e) => {
+                metrics::counter!(RPC_TOTAL, "result" => "error").increment(1);
+                odoo.record_error(&e);
+                let wait = backoff(failures, Duration::from_millis(200), odoo.retry_max);
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Odoo unavailable; outbox waits");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+async fn publish_counts(app: &App) {
+    if let Ok((backlog, dead)) = app.store.outbox_counts().await {
+        metrics::gauge!(BACKLOG).set(backlog as f64);
+        metrics::gauge!(DEAD_LETTERS).set(dead as f64);
+    }
+}

@@ -1,0 +1,322 @@
+//! `POST /internal/odoo/events`: what Odoo tells the gateway (API doc §6).
+//!
+//! Only Odoo may call it: the body is signed with HMAC-SHA256 over
+//! `"<X-Seitech-Timestamp>.<raw body>"` with the shared push secret, and the
+//! timestamp must be within five minutes of our clock (no replays later).
+//! A refused push changes nothing.
+
+use crate::events::support;
+use crate::state::App;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chat_core::clock::{now_millis, parse_timestamp};
+use chat_core::model::{Attachment, MessageType};
+use chat_core::validate;
+use chat_store::{Appended, NewMessage, SupportStatus, SupportUpdate};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::time::Instant;
+
+const MAX_SKEW_SECS: i64 = 300;
+
+/// Checks the signature headers against the raw body.
+pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], now_secs: i64) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(ts), Some(sig)) = (header("x-seitech-timestamp"), header("x-seitech-signature"))
+    else {
+        return false;
+    };
+    let Ok(ts_secs) = ts.trim().parse::<i64>() else {
+        return false;
+    };
+    if (now_secs - ts_secs).abs() > MAX_SKEW_SECS {
+        return false;
+    }
+    let Some(hex_sig) = sig.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(given) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(ts.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    // Constant-time comparison.
+    mac.verify_slice(&given).is_ok()
+}
+
+#[derive(Deserialize)]
+struct Push {
+    #[serde(default)]
+    events: Vec<Event>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Value,
+}
+
+pub async fn receive(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(odoo) = app.odoo.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(secret) = odoo.push_secret.as_deref() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "ODOO_PUSH_SECRET is not set" })),
+        )
+            .into_response();
+    };
+    if !verify(secret, &headers, &body, now_millis() / 1000) {
+        tracing::warn!("refused an Odoo push with a bad or stale signature");
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "bad signature" })),
+        )
+            .into_response();
+    }
+    let push: Push = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": format!("bad body: {e}") })),
+            )
+                .into_response()
+        }
+    };
+    for event in push.events {
+        if odoo.seen_events.contains_key(&event.id) {
+            continue;
+        }
+        let handled = match event.kind.as_str() {
+            "message" => message(&app, &event.data).await,
+            "conversation" => conversation(&app, &event.data).await,
+            "agent" => agent(&app, &event.data).await,
+            "user" => {
+                if let Some(id) = event.data.get("user_id").and_then(Value::as_str) {
+                    odoo.forget_user(id);
+                }
+                Ok(())
+            }
+            _ => Ok(()), // forward compatibility: unknown types are ignored
+        };
+        match handled {
+            Ok(()) => {
+                odoo.seen_events.insert(event.id, Instant::now());
+            }
+            Err(reason) => {
+                // A retry will not help a malformed event; say so and move on.
+                tracing::warn!(event = %event.id, reason, "ignored an Odoo event");
+            }
+        }
+    }
+    Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PushedMessage {
+    id: String,
+    author_id: Option<String>,
+    author_name: Option<String>,
+    #[serde(default)]
+    content: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+    parent_id: Option<String>,
+    created_at: Option<String>,
+}
+
+async fn message(app: &App, data: &Value) -> Result<(), String> {
+    let room_id = data
+        .get("conversation_id")
+        .and_then(Value::as_str)
+        .ok_or("no conversation_id")?
+        .to_owned();
+    let m: PushedMessage =
+        serde_json::from_value(data.get("message").cloned().unwrap_or(Value::Null))
+            .map_err(|e| e.to_string())?;
+    let id = uuid::Uuid::parse_str(&m.id)
+        .map_err(|_| "message id is not a uuid")?
+        .to_string();
+    let content = validate::content(&m.content, &app.limits).map_err(|e| e.message)?;
+    let room = app
+        .rooms
+        .get(app.store.as_ref(), &room_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("unknown conversation")?;
+    let author_id = m.author_id.unwrap_or_else(|| "system".into());
+    let author_name = m
+        .author_name
+        .map(|n| validate::clean_text(&n))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| app.people.name_of(&author_id));
+    let kind = m
+        .kind
+        .as_deref()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(MessageType::Text);
+    let appended = app
+        .store
+        .import_message(NewMessage {
+            id,
+            conversation_id: room.id.clone(),
+            author_id,
+            author_name,
+            content,
+            kind,
+            attachments: m.attachments,
+            parent_id: m.parent_id,
+            client_id: None,
+            at: m
+                .created_at
+                .as_deref()
+                .and_then(parse_timestamp)
+                .unwrap_or_else(now_millis),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Appended::New(message) = appended {
+        metrics::counter!(crate::metrics::MESSAGES_TOTAL, "type" => message.kind.as_str())
+            .increment(1);
+        let _ = app.io.to(room.id.clone()).emit("message", &message).await;
+        crate::notify::offline_participants(app, &room, &message).await;
+    }
+    Ok(())
+}
+
+async fn conversation(app: &App, data: &Value) -> Result<(), String> {
+    let room_id = data
+        .get("conversation_id")
+        .and_then(Value::as_str)
+        .ok_or("no conversation_id")?;
+    let room = app
+        .rooms
+        .get(app.store.as_ref(), room_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("unknown conversation")?;
+    let ended_here = room
+        .support
+        .as_ref()
+        .is_some_and(|s| s.status == SupportStatus::Ended);
+    if data.get("status").and_then(Value::as_str) == Some("ended")
+        && room.support.is_some()
+        && !ended_here
+    {
+        let update = SupportUpdate {
+            status: Some(SupportStatus::Ended),
+            ended_at: Some(now_millis()),
+            ..Default::default()
+        };
+        let record = app
+            .store
+            .update_support(room_id, update)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.rooms.put(record);
+        let changes = app.support.ended(room_id);
+        let _ = app
+            .io
+            .to(room_id.to_owned())
+            .emit("support:ended", &json!({ "roomId": room_id }))
+            .await;
+        support::apply(app, changes).await;
+    }
+    Ok(())
+}
+
+async fn agent(app: &App, data: &Value) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Agent {
+        user_id: String,
+        department: String,
+        max_concurrent_chats: u32,
+        is_available: bool,
+        #[serde(default)]
+        away_message: Option<String>,
+    }
+    let a: Agent = serde_json::from_value(data.clone()).map_err(|e| e.to_string())?;
+    app.support
+        .configure_agent(&chat_core::directory::AgentConfig {
+            user_id: a.user_id,
+            department: a.department,
+            max_concurrent_chats: a.max_concurrent_chats.max(1),
+            available: a.is_available,
+            away_message: a.away_message.filter(|m| !m.is_empty()),
+        });
+    let changes = app.support.refill();
+    support::apply(app, changes).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn signed(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{ts}.").as_bytes());
+        mac.update(body);
+        let sig = hex::encode(mac.finalize().into_bytes());
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-seitech-timestamp",
+            HeaderValue::from_str(&ts.to_string()).unwrap(),
+        );
+        h.insert(
+            "x-seitech-signature",
+            HeaderValue::from_str(&format!("sha256={sig}")).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn signatures_are_checked_over_timestamp_and_body() {
+        let body = br#"{"version":1,"events":[]}"#;
+        let now = 1_764_000_000;
+        assert!(verify("s3cret", &signed("s3cret", now, body), body, now));
+        assert!(
+            !verify("s3cret", &signed("other", now, body), body, now),
+            "wrong secret"
+        );
+        assert!(
+            !verify("s3cret", &signed("s3cret", now, body), b"{}", now),
+            "body changed"
+        );
+        assert!(
+            !verify("s3cret", &signed("s3cret", now - 301, body), body, now),
+            "stale"
+        );
+        assert!(
+            !verify("s3cret", &HeaderMap::new(), body, now),
+            "no headers"
+        );
+        let mut h = signed("s3cret", now, body);
+        h.insert(
+            "x-seitech-timestamp",
+            HeaderValue::from_static("1764000001"),
+        );
+        assert!(
+            !verify("s3cret", &h, body, now),
+            "timestamp is inside the MAC"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Attachments for seitech-chat (protocol §8).
+//!
+//! An upload streams into a [`spool::Spool`] (a temp file, bytes counted and
+//! hashed as they arrive, refused past the size cap), then
+//! [`store::MediaStore::accept`] decides its type from the content
+//! ([`sniff`]), makes a thumbnail for images ([`thumb`]), moves the bytes to the
+//! content-addressed store `DATA_DIR/attachments/<sha256[..2]>/<sha256>` (the
+//! same bytes are kept once) and records the metadata in `DATA_DIR/media.db`.
+//! Downloads are authorised by a participant's token or a short-lived signed
+//! URL ([`signing`]). Uploads nobody attached are removed by
+//! [`store::MediaStore::sweep`].
+
+pub mod name;
+pub mod signing;
+pub mod sniff;
+pub mod spool;
+pub mod store;
+pub mod thumb;
+
+pub use signing::UrlSigner;
+pub use sniff::Kind;
+pub use spool::{Spool, Spooled};
+pub use store::{MediaStore, Record};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("no such attachment")]
+    NotFound,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata store: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+pub type MediaResult<T> = Result<T, MediaError>;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
