@@ -319,6 +319,19 @@ describe('hostile payloads', () => {
     });
   }
 
+  for (const transport of ['websocket', 'polling']) {
+    it(`a packet just under 1 MB (${transport}) reaches the gateway: too_large ack, connection kept`, async () => {
+      // maxHttpBufferSize is 1 MB on both transports, not a smaller default
+      const h = await connect(gw, '1', { transports: [transport], upgrade: false });
+      const res = await ack(h, 'message', { roomId: room, content: 'C'.repeat(900_000) });
+      assert.equal(res.ok, false);
+      assert.equal(res.error.code, 'too_large');
+      assert.ok(h.connected, 'still connected');
+      await sendAndSee(h, room, [ian]);
+      h.disconnect();
+    });
+  }
+
   it('a raw oversize polling POST is refused with an HTTP error, not a crash', async () => {
     const hs = await fetchT(`${gw.url}/socket.io/?EIO=4&transport=polling`);
     assert.equal(hs.status, 200);
