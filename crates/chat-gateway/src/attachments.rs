@@ -372,7 +372,7 @@ async fn allowed(
     })?;
     for room in rooms {
         if let Ok(Some(r)) = app.rooms.get(app.store.as_ref(), &room).await {
-            if r.participants.iter().any(|p| *p == who.user_id) {
+            if r.participants.contains(&who.user_id) {
                 return Ok(());
             }
         }

@@ -150,7 +150,9 @@ pub fn verify(path: &Path, kind: Kind) -> MediaResult<()> {
             f.read_exact(&mut h)?;
             let riff = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as u64;
             if riff + 8 != len && riff + 9 != len {
-                return Err(unsupported("the WebP container does not match the file size"));
+                return Err(unsupported(
+                    "the WebP container does not match the file size",
+                ));
             }
             Ok(())
         }
@@ -251,7 +253,10 @@ fn verify_mp4(f: &mut File, len: u64) -> MediaResult<()> {
             return Err(unsupported("an MP4 file starts with its ftyp box"));
         }
         first = false;
-        if !typ.iter().all(|c| c.is_ascii_graphic() || *c == b' ' || *c == 0xA9) {
+        if !typ
+            .iter()
+            .all(|c| c.is_ascii_graphic() || *c == b' ' || *c == 0xA9)
+        {
             return Err(unsupported("the MP4 boxes do not add up to the file"));
         }
         let size = match size32 {
@@ -342,14 +347,18 @@ pub(crate) mod samples {
     //! Small valid files of every kind, made in code.
 
     pub fn png(w: u32, h: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 99]));
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 99])
+        });
         let mut out = std::io::Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     }
 
     pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, 10, (y % 256) as u8]));
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, 10, (y % 256) as u8])
+        });
         let mut out = std::io::Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
         out.into_inner()

@@ -54,8 +54,7 @@ CREATE TABLE IF NOT EXISTS attachment_rooms (
 );
 ";
 
-const COLUMNS: &str =
-    "id, sha256, name, mime, size, uploader, created_at, attached_at, thumbnail";
+const COLUMNS: &str = "id, sha256, name, mime, size, uploader, created_at, attached_at, thumbnail";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     Ok(Record {
@@ -161,7 +160,9 @@ impl MediaStore {
             }
         }
         db.execute(
-            &format!("INSERT INTO attachments ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)"),
+            &format!(
+                "INSERT INTO attachments ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)"
+            ),
             params![
                 record.id,
                 record.sha256,
@@ -278,7 +279,9 @@ impl MediaStore {
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(path = %p.display(), error = %e, "sweeper could not remove a blob"),
+                    Err(e) => {
+                        tracing::warn!(path = %p.display(), error = %e, "sweeper could not remove a blob")
+                    }
                 }
             }
         }
@@ -318,8 +321,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = MediaStore::open(dir.path()).unwrap();
         let png = samples::png(400, 100);
-        let a = store.accept(upload(&store, &png).await, "a.png", "1", 1).unwrap();
-        let b = store.accept(upload(&store, &png).await, "b.png", "2", 2).unwrap();
+        let a = store
+            .accept(upload(&store, &png).await, "a.png", "1", 1)
+            .unwrap();
+        let b = store
+            .accept(upload(&store, &png).await, "b.png", "2", 2)
+            .unwrap();
         assert_ne!(a.id, b.id);
         assert_eq!(a.sha256, b.sha256);
         assert_eq!((a.mime.as_str(), a.size), ("image/png", png.len() as u64));
@@ -343,13 +350,21 @@ mod tests {
     async fn only_the_uploader_claims_and_links_are_recorded() {
         let dir = tempfile::tempdir().unwrap();
         let store = MediaStore::open(dir.path()).unwrap();
-        let a = store.accept(upload(&store, b"notes").await, "n.txt", "1", 1).unwrap();
-        assert!(matches!(store.claim(&[a.id.clone()], "2", 5), Err(MediaError::NotFound)));
-        assert!(matches!(store.claim(&["nope".into()], "1", 5), Err(MediaError::NotFound)));
-        let got = store.claim(&[a.id.clone()], "1", 5).unwrap();
+        let a = store
+            .accept(upload(&store, b"notes").await, "n.txt", "1", 1)
+            .unwrap();
+        assert!(matches!(
+            store.claim(std::slice::from_ref(&a.id), "2", 5),
+            Err(MediaError::NotFound)
+        ));
+        assert!(matches!(
+            store.claim(&["nope".into()], "1", 5),
+            Err(MediaError::NotFound)
+        ));
+        let got = store.claim(std::slice::from_ref(&a.id), "1", 5).unwrap();
         assert_eq!(got[0].attached_at, Some(5));
-        store.link(&[a.id.clone()], "room-1").unwrap();
-        store.link(&[a.id.clone()], "room-1").unwrap();
+        store.link(std::slice::from_ref(&a.id), "room-1").unwrap();
+        store.link(std::slice::from_ref(&a.id), "room-1").unwrap();
         assert_eq!(store.rooms(&a.id).unwrap(), vec!["room-1".to_owned()]);
     }
 
@@ -357,18 +372,31 @@ mod tests {
     async fn the_sweeper_removes_only_old_unattached_uploads() {
         let dir = tempfile::tempdir().unwrap();
         let store = MediaStore::open(dir.path()).unwrap();
-        let old = store.accept(upload(&store, &samples::pdf()).await, "old.pdf", "1", 1_000).unwrap();
-        let shared_old = store.accept(upload(&store, b"shared").await, "s.txt", "1", 1_000).unwrap();
-        let shared_new = store.accept(upload(&store, b"shared").await, "s.txt", "1", 9_000).unwrap();
-        let used = store.accept(upload(&store, &samples::gif()).await, "u.gif", "1", 1_000).unwrap();
-        store.claim(&[used.id.clone()], "1", 2_000).unwrap();
+        let old = store
+            .accept(upload(&store, &samples::pdf()).await, "old.pdf", "1", 1_000)
+            .unwrap();
+        let shared_old = store
+            .accept(upload(&store, b"shared").await, "s.txt", "1", 1_000)
+            .unwrap();
+        let shared_new = store
+            .accept(upload(&store, b"shared").await, "s.txt", "1", 9_000)
+            .unwrap();
+        let used = store
+            .accept(upload(&store, &samples::gif()).await, "u.gif", "1", 1_000)
+            .unwrap();
+        store.claim(std::slice::from_ref(&used.id), "1", 2_000).unwrap();
         assert_eq!(store.sweep(5_000).unwrap(), 2);
         assert!(store.get(&old.id).unwrap().is_none());
         assert!(!store.blob_path(&old.sha256).exists(), "its blob is gone");
         assert!(store.get(&shared_old.id).unwrap().is_none());
-        assert!(store.blob_path(&shared_new.sha256).exists(), "blob still used by a newer upload");
+        assert!(
+            store.blob_path(&shared_new.sha256).exists(),
+            "blob still used by a newer upload"
+        );
         assert!(store.get(&used.id).unwrap().is_some());
-        assert!(store.blob_path(&used.sha256).exists() && store.thumbnail_path(&used.sha256).exists());
+        assert!(
+            store.blob_path(&used.sha256).exists() && store.thumbnail_path(&used.sha256).exists()
+        );
         assert_eq!(store.sweep(5_000).unwrap(), 0);
     }
 }

@@ -59,10 +59,14 @@ mod tests {
 
     #[test]
     fn thumbnails_fit_in_320_and_keep_the_aspect_ratio() {
-        let t = thumb_of(&samples::png(1000, 500), Kind::Png).unwrap().unwrap();
+        let t = thumb_of(&samples::png(1000, 500), Kind::Png)
+            .unwrap()
+            .unwrap();
         let img = image::load_from_memory_with_format(&t, ImageFormat::Jpeg).unwrap();
         assert_eq!((img.width(), img.height()), (320, 160));
-        let t = thumb_of(&samples::jpeg(200, 900), Kind::Jpeg).unwrap().unwrap();
+        let t = thumb_of(&samples::jpeg(200, 900), Kind::Jpeg)
+            .unwrap()
+            .unwrap();
         let img = image::load_from_memory(&t).unwrap();
         assert!(img.height() == 320 && img.width() <= 72);
         for (b, k) in [(samples::gif(), Kind::Gif), (samples::webp(), Kind::Webp)] {
