@@ -39,22 +39,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
     );
     let store: Arc<dyn Store> = sqlite.clone();
-    for u in &directory.users {
-        store
-            .upsert_user(chat_store::UserRecord {
-                id: u.id.clone(),
-                name: u.name.clone(),
-                role: u.role,
-                email: u.email.clone(),
-            })
-            .await?;
-    }
+    store
+        .upsert_users(
+            directory
+                .users
+                .iter()
+                .map(|u| chat_store::UserRecord {
+                    id: u.id.clone(),
+                    name: u.name.clone(),
+                    role: u.role,
+                    email: u.email.clone(),
+                })
+                .collect(),
+        )
+        .await?;
     let people = People::new(&directory, store.all_users().await?);
     let metrics = crate::metrics::install()?;
 
     let (layer, io) = SocketIo::builder()
         .max_payload(config.max_packet_bytes)
         .ws_max_message_size(config.max_packet_bytes as usize)
+        // Idle sockets should cost little: tungstenite's default read buffer is 128 KiB.
+        .ws_read_buffer_size(4 * 1024)
         .build_layer();
     let app = App::new(Parts {
         auth: Authenticator::new(secret.as_bytes()),
@@ -100,20 +106,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     crate::events::conversations::ensure_channels(&app).await?;
-    for u in directory
+    // Directory users join their audiences' channels, in one write per channel.
+    let signed_in: Vec<_> = directory
         .users
         .iter()
         .filter(|u| u.role != chat_core::Role::Public)
-    {
-        let who = chat_core::Identity {
-            user_id: u.id.clone(),
-            name: u.name.clone(),
-            role: u.role,
-            is_guest: false,
-            department: None,
-            email: None,
-        };
-        crate::events::conversations::ensure_channel_membership(&app, &who).await;
+        .collect();
+    let everyone: Vec<String> = signed_in.iter().map(|u| u.id.clone()).collect();
+    store
+        .add_participants(&crate::events::conversations::channel_id(None), &everyone)
+        .await?;
+    for role in [
+        chat_core::Role::Student,
+        chat_core::Role::Instructor,
+        chat_core::Role::Admin,
+        chat_core::Role::SupportAgent,
+    ] {
+        let ids: Vec<String> = signed_in
+            .iter()
+            .filter(|u| u.role == role)
+            .map(|u| u.id.clone())
+            .collect();
+        store
+            .add_participants(&crate::events::conversations::channel_id(Some(role)), &ids)
+            .await?;
     }
     crate::support::restore(&app).await?;
     crate::attachments::spawn_sweeper(&app);
@@ -136,6 +152,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    // Chat packets are small and latency-bound: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tracing::info!(%local, demo = config.demo, "seitech-chat gateway started");
     // The one line on stdout: test harnesses and scripts read the address here.
     println!("seitech-chat listening on http://{local}");

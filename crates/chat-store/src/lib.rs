@@ -50,6 +50,8 @@ pub trait Store: Send + Sync + 'static {
 
     // --- users -------------------------------------------------------------
     async fn upsert_user(&self, user: UserRecord) -> StoreResult<()>;
+    /// Many users in one transaction (start-up with a large directory).
+    async fn upsert_users(&self, users: Vec<UserRecord>) -> StoreResult<()>;
     async fn users(&self, ids: &[String]) -> StoreResult<Vec<UserRecord>>;
     async fn all_users(&self) -> StoreResult<Vec<UserRecord>>;
 
@@ -64,6 +66,9 @@ pub trait Store: Send + Sync + 'static {
     async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRecord>>;
     /// Adds a participant; `false` when it already was one.
     async fn add_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// Adds many participants at once (already present ones are skipped).
+    async fn add_participants(&self, conversation_id: &str, user_ids: &[String])
+        -> StoreResult<()>;
     /// Removes a participant; `false` when it was not one.
     async fn remove_participant(&self, conversation_id: &str, user_id: &str) -> StoreResult<bool>;
     /// Every conversation of a user (ids only), for joining its sockets' rooms.

@@ -233,15 +233,17 @@ pub async fn ensure_channels(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes a signed-in user a member of the channels of its audience.
+/// Records a signed-in user as a member of the channels of its audience, so
+/// that its conversation list, unread counts and `sync` include them. (Access
+/// itself goes by role: see `rooms::is_member`.)
 pub async fn ensure_channel_membership(app: &App, who: &Identity) {
     for channel in [channel_id(None), channel_id(Some(who.role))] {
-        match app.store.add_participant(&channel, &who.user_id).await {
-            Ok(true) => {
-                let _ = app.rooms.refresh(app.store.as_ref(), &channel).await;
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "could not add a user to a channel"),
+        if let Err(e) = app
+            .store
+            .add_participants(&channel, std::slice::from_ref(&who.user_id))
+            .await
+        {
+            tracing::error!(error = %e, "could not add a user to a channel");
         }
     }
 }

@@ -327,8 +327,8 @@ async fn existing_message(ctx: &Ctx, id: &str) -> Result<Message, ChatError> {
         .get(ctx.app.store.as_ref(), &message.room_id)
         .await
         .map_err(store_error)?;
-    let visible = room.is_some_and(|r| r.participants.iter().any(|p| *p == ctx.me.user_id))
-        || ctx.me.role == Role::Admin;
+    let visible =
+        room.is_some_and(|r| super::rooms::is_member(&ctx.me, &r)) || ctx.me.role == Role::Admin;
     if !visible {
         return Err(ChatError::not_found("no such message"));
     }

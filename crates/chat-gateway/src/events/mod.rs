@@ -130,6 +130,10 @@ pub fn conversation_view(app: &App, summary: ConversationSummary) -> Conversatio
 }
 
 pub fn participants_view(app: &App, record: &ConversationRecord) -> Vec<Participant> {
+    if record.kind == chat_core::model::ConversationType::Channel {
+        // A broadcast channel's audience is a role, not a list worth sending.
+        return Vec::new();
+    }
     record
         .participants
         .iter()

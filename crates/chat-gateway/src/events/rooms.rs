@@ -61,12 +61,25 @@ pub async fn member_room(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRec
     }
 }
 
+/// Is `who` a participant of `room`? Broadcast channels are joined by
+/// audience (every signed-in user, or a role), not by a list, so that a
+/// channel of thousands costs nothing per member.
+pub fn is_member(who: &chat_core::Identity, room: &ConversationRecord) -> bool {
+    if room.kind == chat_core::model::ConversationType::Channel {
+        !who.is_guest
+            && (room.id == super::conversations::channel_id(None)
+                || room.id == super::conversations::channel_id(Some(who.role)))
+    } else {
+        room.participants.contains(&who.user_id)
+    }
+}
+
 fn access(ctx: &Ctx, room: &ConversationRecord) -> RoomAccess {
     let me = Party {
         id: &ctx.me.user_id,
         role: ctx.me.role,
     };
-    let is_participant = room.participants.iter().any(|p| *p == ctx.me.user_id);
+    let is_participant = is_member(&ctx.me, room);
     let agent = room.support.as_ref().and_then(|s| s.agent_id.as_deref());
     room_access(me, is_participant, room.kind, agent)
 }

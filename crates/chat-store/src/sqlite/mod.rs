@@ -243,6 +243,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn upsert_users(&self, users: Vec<UserRecord>) -> StoreResult<()> {
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO users (id, name, role, email, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, \
+                 email = coalesce(excluded.email, users.email), updated_at = excluded.updated_at",
+            )?;
+            let now = chat_core::clock::now_millis();
+            for u in &users {
+                stmt.execute(params![u.id, u.name, u.role.as_str(), u.email, now])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn users(&self, ids: &[String]) -> StoreResult<Vec<UserRecord>> {
         let ids = ids.to_vec();
         self.read(move |c| {
@@ -351,6 +367,26 @@ impl Store for SqliteStore {
                 outbox::enqueue(c, Some(&conv), outbox::conversation_state(c, &conv)?)?;
             }
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn add_participants(
+        &self,
+        conversation_id: &str,
+        user_ids: &[String],
+    ) -> StoreResult<()> {
+        let (conv, users) = (conversation_id.to_owned(), user_ids.to_vec());
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT OR IGNORE INTO participants (conversation_id, user_id, joined_at) \
+                 SELECT id, ?2, ?3 FROM conversations WHERE id = ?1",
+            )?;
+            let now = chat_core::clock::now_millis();
+            for u in &users {
+                stmt.execute(params![conv, u, now])?;
+            }
+            Ok(())
         })
         .await
     }
