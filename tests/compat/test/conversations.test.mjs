@@ -96,6 +96,11 @@ describe('conversation:create and routing (§5)', () => {
     assert.equal(c.lastMessage, null);
     const n = await waitFor(s['2'], 'conversation:new', (x) => x.id === c.id);
     assert.equal(n.type, 'direct');
+    // every participant, the creator's other tabs included
+    const adaTab2 = await connect(gw, '1');
+    const res2 = await ok(s['1'], 'conversation:create', { type: 'direct', participantIds: ['5'] });
+    await waitFor(adaTab2, 'conversation:new', (x) => x.id === res2.conversation.id);
+    adaTab2.disconnect();
     // a second create for the same pair returns the same direct conversation
     const again = await ok(s['1'], 'conversation:create', { type: 'direct', participantIds: ['2'] });
     assert.equal(again.conversation.id, c.id, 'one direct conversation per pair');

@@ -145,6 +145,24 @@ describe('rate limit', () => {
   });
 });
 
+describe('rate limit defaults (100 a minute, burst 20)', () => {
+  let gw;
+  before(async () => { gw = await startGateway({ highRate: false }); });
+  after(async () => { await gw?.stop(); });
+
+  it('a burst of 30 at once: about 20 accepted, the rest rate_limited', async () => {
+    const ada = await connect(gw, '1');
+    const room = (await ok(ada, 'message', { recipientId: '2', content: 'first' })).message.roomId;
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => ack(ada, 'message', { roomId: room, content: `b${i}` })));
+    const accepted = results.filter((r) => r.ok).length;
+    const limited = results.filter((r) => !r.ok && r.error.code === 'rate_limited').length;
+    assert.equal(accepted + limited, 30, JSON.stringify(results.filter((r) => !r.ok && r.error.code !== 'rate_limited')));
+    // 19 tokens left after the first message, plus at most a few refilled (100/min) while sending
+    assert.ok(accepted >= 18 && accepted <= 23, `accepted ${accepted} of 30`);
+    ada.disconnect();
+  });
+});
+
 describe('hostile payloads', () => {
   let gw, ada, ian, ben, dan, jill, room, otherRoom;
   before(async () => {

@@ -2,8 +2,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import jwt from 'jsonwebtoken';
+import path from 'node:path';
 import {
-  startGateway, connect, connectFails, ok, waitFor, assertNone, uniq, untilConnections,
+  REPO_ROOT, startGateway, connect, fails, connectFails, ok, waitFor, assertNone, uniq, untilConnections,
   assertHealthy, directRoom, sendAndSee,
 } from '../lib/gateway.mjs';
 
@@ -99,6 +100,16 @@ describe('handshake and session', () => {
     const s = await connect(gw, { token });
     assert.deepEqual({ userId: s.session.userId, role: s.session.role }, { userId: '5', role: 'support-agent' });
     s.disconnect();
+  });
+
+  it('a JWT-only user is findable by others once it has connected', async () => {
+    const token = gw.token('7002', { name: 'Zed Zebra', role: 'instructor' });
+    const z = await connect(gw, { token });
+    z.disconnect();
+    const admin = await connect(gw, '9');
+    const r = await ok(admin, 'users:search', { query: 'Zed Zeb' });
+    assert.deepEqual(r.users.map((u) => [u.id, u.name, u.role, u.online]), [['7002', 'Zed Zebra', 'instructor', false]]);
+    admin.disconnect();
   });
 
   it('JWT claims are authoritative for name and role', async () => {
@@ -214,5 +225,35 @@ describe('presence', () => {
     await sendAndSee(ian, roomId, [ada]);
     assertNone(ada, 'user:online', (id) => id === g.session.userId);
     for (const s of [ada, ian, g]) s.disconnect();
+  });
+});
+
+describe('directory file in TOML', () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway({ directoryFile: path.join(REPO_ROOT, 'tests', 'fixtures', 'directory.toml') });
+  });
+  after(async () => { await gw?.stop(); });
+
+  it('courses, users and agents from a TOML directory drive routing, search and support', async () => {
+    const ada = await connect(gw, '1');
+    await ok(ada, 'message', { recipientId: '2', content: 'hello from toml' });
+    await fails(ada, 'forbidden', 'message', { recipientId: '7', content: 'not my course' });
+    const found = await ok(ada, 'users:search', { query: 'Sam' });
+    assert.deepEqual(found.users.map((u) => [u.id, u.role, u.online]), [['5', 'support-agent', false]]);
+    const v = await connect(gw, null);
+    const first = await ok(v, 'support:start', { name: 'T Visitor', email: 't@example.org', queryType: 'technical_support' });
+    assert.equal(first.status, 'queued');
+    const away = await waitFor(v, 'message', (m) => m.roomId === first.conversation.id && m.type === 'system');
+    assert.equal(away.content, 'TOML support is away.');
+    const sam = await connect(gw, '5');
+    const a = await waitFor(v, 'support:assigned', (x) => x.roomId === first.conversation.id);
+    assert.equal(a.agent.name, 'Sam Agent');
+    // maxConcurrentChats = 1 from the TOML file: the next visitor waits
+    const v2 = await connect(gw, null);
+    const second = await ok(v2, 'support:start', { name: 'U Visitor', email: 'u@example.org', queryType: 'technical_support' });
+    assert.equal(second.status, 'queued');
+    assert.equal(second.position, 1);
+    for (const s of [ada, v, v2, sam]) s.disconnect();
   });
 });

@@ -84,6 +84,16 @@ describe('support: visitor to agent, end to end', () => {
     assert.equal(c.type, 'support');
     await sendAndSee(sam, roomId, [v]);
     await sendAndSee(v, roomId, [sam]);
+    // presence is announced for signed-in users only (§1: "for a non-guest's first connection")
+    assertNone(sam, 'user:online', (id) => id === userId, '(a guest\'s presence)');
+  });
+
+  it('routing: an agent may start a conversation with a visitor it is assigned to, another agent may not', async () => {
+    const direct = await ok(sam, 'conversation:create', { type: 'direct', participantIds: [v.session.userId] });
+    await waitFor(v, 'conversation:new', (c) => c.id === direct.conversation.id);
+    const gus = await connect(gw, '8');
+    await fails(gus, 'forbidden', 'conversation:create', { type: 'direct', participantIds: [v.session.userId] });
+    gus.disconnect();
   });
 
   it('join: the assigned agent and admins may open the support room; another agent may not', async () => {
