@@ -39,6 +39,30 @@ describe('transports', () => {
     });
   }
 
+  it('the Engine.IO v4 handshake offers the websocket upgrade and a 1 MB maxPayload', async () => {
+    const res = await fetchT(`${gw.url}/socket.io/?EIO=4&transport=polling`);
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.equal(body[0], '0', 'an open packet');
+    const open = JSON.parse(body.slice(1));
+    assert.equal(typeof open.sid, 'string');
+    assert.deepEqual(open.upgrades, ['websocket']);
+    assert.equal(typeof open.pingInterval, 'number');
+    assert.equal(typeof open.pingTimeout, 'number');
+    assert.equal(open.maxPayload, 1_000_000);
+  });
+
+  it('a namespace other than / is refused with connect_error, the gateway unaffected', async () => {
+    const { io } = await import('socket.io-client');
+    const s = io(`${gw.url}/admin`, { forceNew: true, reconnection: false, auth: { token: gw.token('9') } });
+    try {
+      const err = await once(s, 'connect_error');
+      assert.ok(err instanceof Error);
+      assert.equal(s.connected, false);
+    } finally { s.disconnect(); }
+    await assertHealthy(gw);
+  });
+
   it('upgrades from polling to websocket with default transports', async () => {
     const ada = await connect(gw, '1');
     if (ada.io.engine.transport.name !== 'websocket') {
