@@ -101,10 +101,20 @@ export async function startDouble({ seedFile = ODOO_SEED_FILE, pushSecret = rand
     });
   });
   proc.removeAllListeners('exit');
-  const exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+  let exitStatus = null;
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => { exitStatus = { code, signal }; resolve(); }));
+  // a failed call to the double says whether the double itself is gone
+  const call = async (u, opts, ms) => {
+    try {
+      return await fetchT(u, opts, ms);
+    } catch (e) {
+      throw new Error(`odoo double ${u}: ${e.message}${e.cause ? ` (${e.cause.code || e.cause.message})` : ''}; ` +
+        `double process ${exitStatus ? `exited ${JSON.stringify(exitStatus)}` : 'alive'}; stderr: ${err.slice(-2000)}`);
+    }
+  };
 
   async function control(route, body) {
-    const res = await fetchT(`${url}/__double__/${route}`, {
+    const res = await call(`${url}/__double__/${route}`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body ?? {}),
     }, 15000);
     const json = await res.json();
@@ -117,9 +127,10 @@ export async function startDouble({ seedFile = ODOO_SEED_FILE, pushSecret = rand
     pushSecret,
     proc,
     stderr: () => err,
+    alive: () => exitStatus === null,
     /** Conversations, messages (insertion order = arrival order), ops, pushes, calls. */
     async records() {
-      const res = await fetchT(`${url}/__double__/records`, {}, 15000);
+      const res = await call(`${url}/__double__/records`, {}, 15000);
       return res.json();
     },
     faults: (switches) => control('faults', switches),
