@@ -187,6 +187,22 @@ describe('presence', () => {
     ada.disconnect();
   });
 
+  it('a tab that drops abruptly (transport closed, no disconnect packet) counts as closed', async () => {
+    const ada = await connect(gw, '1');
+    const roomId = await directRoom(ada, '2');
+    const t1 = await connect(gw, '2', { transports: ['websocket'] });
+    await waitFor(ada, 'user:online', (id) => id === '2');
+    const t2 = await connect(gw, '2', { transports: ['polling'], upgrade: false });
+    const base = (await gw.health()).body.connections;
+    t1.io.engine.close();
+    await untilConnections(gw, base - 1);
+    await sendAndSee(t2, roomId, [ada]);
+    assertNone(ada, 'user:offline', (id) => id === '2', '(one tab is still open)');
+    t2.io.engine.close();
+    assert.equal(await waitFor(ada, 'user:offline', (id) => id === '2'), '2');
+    ada.disconnect();
+  });
+
   it('a message reaches every tab of the recipient and the sender\'s other tabs', async () => {
     const a1 = await connect(gw, '1');
     const a2 = await connect(gw, '1');

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startGateway, connect, ok, fails, ack, waitFor, assertNone, uniq, assertMessage,
-  sendAndSee, directRoom, ISO,
+  sendAndSee, directRoom, ISO, delay, untilConnections,
 } from '../lib/gateway.mjs';
 
 const TYPING_TIMEOUT_MS = 400;
@@ -173,6 +173,25 @@ describe('room events', () => {
     assertNone(ian, 'typing', (x) => x.userId === '2', '(echo of own typing)');
   });
 
+  // Reading: join "lets an admin in" to a conversation it is not a participant
+  // of (moderation); leave lets it out again. A student would not expect an admin
+  // who once looked in to keep receiving the private conversation for good.
+  it('an admin who joins a room gets its events; after leave, no more', async () => {
+    const root = await connect(gw, '10'); // Ruth Admin, not a participant
+    await ok(root, 'join', { roomId: room });
+    await waitFor(ada, 'user:joined', (x) => x.roomId === room && x.userId === '10');
+    const m = await ok(ada, 'message', { roomId: room, content: uniq('admin can see') });
+    await waitFor(root, 'message', (x) => x.id === m.message.id);
+    await ok(root, 'leave', { roomId: room });
+    await waitFor(ada, 'user:left', (x) => x.userId === '10');
+    const m2 = await ok(ada, 'message', { roomId: room, content: uniq('after admin left') });
+    await waitFor(ian, 'message', (x) => x.id === m2.message.id);
+    const own = await directRoom(root, '1');
+    await sendAndSee(ada, own, [root]);
+    assertNone(root, 'message', (x) => x.id === m2.message.id, '(the admin left the room)');
+    root.disconnect();
+  });
+
   it('join ignores a forged userId in the payload', async () => {
     await ok(ian, 'join', { roomId: room, userId: '3' });
     const j = await waitFor(ada, 'user:joined', (x) => x.roomId === room && x.userId !== '9');
@@ -205,6 +224,58 @@ describe('room events', () => {
     const elapsed = Date.now() - t0;
     assert.equal(stop.isTyping, false, 'expiry sends isTyping:false');
     assert.ok(elapsed >= TYPING_TIMEOUT_MS - 50, `expired after ${elapsed} ms, not before the timeout`);
+  });
+
+  // The timing tests below each use a room of their own, so that a timer left
+  // over from another test cannot interfere.
+  it('a repeated typing:start extends the expiry (no flicker while someone keeps typing)', async () => {
+    const benRoom = await directRoom(ben, '2');
+    await waitFor(ian, 'message', (m) => m.roomId === benRoom);
+    ben.emit('typing:start', benRoom);
+    await waitFor(ian, 'typing', (x) => x.roomId === benRoom && x.isTyping === true);
+    // The timer itself is under test here: re-send the start well inside the timeout.
+    await delay(TYPING_TIMEOUT_MS / 2);
+    const t1 = Date.now();
+    ben.emit('typing:start', benRoom);
+    const stop = await waitFor(ian, 'typing', (x) => x.roomId === benRoom && x.isTyping === false, TYPING_TIMEOUT_MS + 3000);
+    const sinceSecond = Date.now() - t1;
+    assert.equal(stop.userId, '3');
+    assert.ok(sinceSecond >= TYPING_TIMEOUT_MS - 50, `expired ${sinceSecond} ms after the second start: the timer was not reset`);
+  });
+
+  it('a stop then a new start: the new typing lasts the full timeout (an old timer does not end it)', async () => {
+    const dan = await connect(gw, '6');
+    const jill = await connect(gw, '7');
+    const r = await directRoom(dan, '7');
+    await waitFor(jill, 'message', (m) => m.roomId === r);
+    dan.emit('typing:start', r);
+    await waitFor(jill, 'typing', (x) => x.roomId === r && x.isTyping === true);
+    dan.emit('typing:stop', r);
+    await waitFor(jill, 'typing', (x) => x.roomId === r && x.isTyping === false);
+    // the first start's timer would fire TYPING_TIMEOUT_MS after it; start again halfway
+    await delay(TYPING_TIMEOUT_MS / 2);
+    const t2 = Date.now();
+    dan.emit('typing:start', r);
+    await waitFor(jill, 'typing', (x) => x.roomId === r && x.isTyping === true);
+    const stop = await waitFor(jill, 'typing', (x) => x.roomId === r && x.isTyping === false, TYPING_TIMEOUT_MS + 3000);
+    const lasted = Date.now() - t2;
+    assert.equal(stop.userId, '6');
+    assert.ok(lasted >= TYPING_TIMEOUT_MS - 50,
+      `the second typing ended ${lasted} ms after its start (timeout ${TYPING_TIMEOUT_MS} ms): a stale timer of the first start ended it`);
+    dan.disconnect(); jill.disconnect();
+  });
+
+  it('a typist who disconnects stops typing for the others', async () => {
+    const cleo = await connect(gw, '4');
+    const jill = await connect(gw, '7');
+    const r = await directRoom(cleo, '7');
+    await waitFor(jill, 'message', (m) => m.roomId === r);
+    cleo.emit('typing:start', r);
+    await waitFor(jill, 'typing', (x) => x.roomId === r && x.isTyping === true);
+    cleo.disconnect();
+    const stop = await waitFor(jill, 'typing', (x) => x.roomId === r, TYPING_TIMEOUT_MS + 3000);
+    assert.deepEqual(stop, { userId: '4', roomId: r, isTyping: false });
+    jill.disconnect();
   });
 
   it('typing ignores a forged userId and is not sent to non-members', async () => {
@@ -240,6 +311,15 @@ describe('room events', () => {
       ian2.disconnect();
     });
   }
+
+  it('reading an older message after a newer one does not move the read mark back', async () => {
+    const m1 = await ok(ada, 'message', { roomId: room, content: uniq('older') });
+    const m2 = await ok(ada, 'message', { roomId: room, content: uniq('newer') });
+    await ok(ian, 'read', { roomId: room, messageId: m2.message.id });
+    await ok(ian, 'read', { roomId: room, messageId: m1.message.id });
+    const c = (await ok(ian, 'conversations:list', {})).conversations.find((x) => x.id === room);
+    assert.equal(c.unreadCount, 0);
+  });
 
   it('read: forged userId ignored; someone else\'s room forbidden', async () => {
     const m = await ok(ada, 'message', { roomId: room, content: uniq('r3') });
