@@ -79,6 +79,18 @@ pub struct Config {
     /// How long a signed attachment URL (in messages and history) stays valid.
     #[arg(long, env = "ATTACHMENT_URL_TTL_SECS", default_value_t = 3600)]
     pub attachment_url_ttl_secs: u64,
+    /// VAPID private key for Web Push: base64url raw key or PEM. Unset: no Web Push.
+    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+    /// The VAPID `sub` claim: a mailto: or https: contact for push services.
+    #[arg(long, env = "VAPID_SUBJECT", default_value = "mailto:chat@localhost")]
+    pub vapid_subject: String,
+    /// At most one offline notification per conversation per user in this window.
+    #[arg(long, env = "NOTIFY_INTERVAL_SECS", default_value_t = 300)]
+    pub notify_interval_secs: u64,
+    /// Accept plain-http push endpoints (local testing only).
+    #[arg(long, env = "PUSH_ALLOW_HTTP")]
+    pub push_allow_http: bool,
 
     /// Redis for scale-out (not used by this build yet; see docs/protocol.md).
     #[arg(long, env = "REDIS_URL")]

@@ -25,6 +25,7 @@ pub fn routes(app: App) -> Router {
     }
     router
         .merge(crate::attachments::routes(&app))
+        .merge(crate::notify::routes())
         .with_state(app)
 }
 

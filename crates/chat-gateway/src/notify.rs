@@ -1,7 +1,233 @@
-//! Offline notifications (§7). Filled in by the notifications work.
+//! Offline notifications (§7). A participant of a room with no open
+//! connection gets, for a new message, a Web Push on each browser it
+//! subscribed with `push:subscribe`, and an email digest of the conversation
+//! where SMTP is configured and its email is known; at most one per
+//! conversation per window (5 minutes by default). Guests get nothing, and
+//! nor do the mass deliveries of broadcast channels.
 
+use crate::events::{payload, Ctx, Outcome};
 use crate::state::App;
-use chat_core::model::Message;
-use chat_store::ConversationRecord;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chat_core::model::{ConversationType, Message, MessageType};
+use chat_core::{ChatError, Role};
+use chat_notify::{NotifyError, RateGate, Subscription, Subscriptions, WebPusher};
+use chat_store::{ConversationRecord, Page};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-pub async fn offline_participants(_app: &App, _room: &ConversationRecord, _message: &Message) {}
+pub const NOTIFICATIONS_TOTAL: &str = "chat_notifications_total";
+
+pub struct Notifier {
+    subs: Subscriptions,
+    pusher: Option<WebPusher>,
+    gate: RateGate,
+}
+
+impl Notifier {
+    pub fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let subs = Subscriptions::open(&config.data_dir.join("notify.db"))?;
+        let pusher = match config
+            .vapid_private_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+        {
+            Some(key) => Some(
+                WebPusher::new(key, &config.vapid_subject)
+                    .map_err(|e| anyhow::anyhow!("VAPID_PRIVATE_KEY: {e}"))?,
+            ),
+            None => None,
+        };
+        for (channel, result) in [
+            ("push", "sent"),
+            ("push", "failed"),
+            ("email", "sent"),
+            ("email", "failed"),
+            ("any", "rate_limited"),
+        ] {
+            metrics::counter!(NOTIFICATIONS_TOTAL, "channel" => channel, "result" => result)
+                .absolute(0);
+        }
+        Ok(Self {
+            subs,
+            pusher,
+            gate: RateGate::new(Duration::from_secs(config.notify_interval_secs)),
+        })
+    }
+}
+
+fn count(channel: &'static str, result: &'static str) {
+    metrics::counter!(NOTIFICATIONS_TOTAL, "channel" => channel, "result" => result).increment(1);
+}
+
+/// `GET /api/chat/push/key`: the VAPID public key browsers subscribe with.
+pub fn routes() -> Router<App> {
+    Router::new().route("/api/chat/push/key", get(public_key))
+}
+
+async fn public_key(State(app): State<App>) -> Response {
+    match &app.notifier.pusher {
+        Some(p) => Json(json!({ "publicKey": p.public_key() })).into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(json!({ "error": { "code": "not_found", "message": "Web Push is not configured" } })),
+        )
+            .into_response(),
+    }
+}
+
+/// `push:subscribe { endpoint, keys: { p256dh, auth } }`: keeps the browser's
+/// subscription for the caller. Acks with the VAPID public key.
+pub async fn subscribe(ctx: &Ctx, data: Value) -> Outcome {
+    if ctx.me.is_guest || ctx.me.role == Role::Public {
+        return Err(ChatError::forbidden("guests do not get notifications"));
+    }
+    let sub: Subscription = payload::parse(data)?;
+    sub.validate(ctx.app.config.push_allow_http)
+        .map_err(|e| ChatError::invalid(e.to_string()))?;
+    let app = ctx.app.clone();
+    let user = ctx.me.user_id.clone();
+    tokio::task::spawn_blocking(move || {
+        app.notifier
+            .subs
+            .add(&user, &sub, chat_core::clock::now_millis())
+    })
+    .await
+    .map_err(|_| ChatError::unavailable("try again"))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot keep a push subscription");
+        ChatError::unavailable("try again")
+    })?;
+    let mut out = Map::new();
+    if let Some(p) = &ctx.app.notifier.pusher {
+        out.insert("publicKey".into(), Value::String(p.public_key()));
+    }
+    Ok(out)
+}
+
+/// Called for every new message after it is emitted to its room.
+pub async fn offline_participants(app: &App, room: &ConversationRecord, message: &Message) {
+    if room.kind == ConversationType::Channel || message.kind == MessageType::System {
+        return;
+    }
+    let now = Instant::now();
+    let targets: Vec<String> = room
+        .participants
+        .iter()
+        .filter(|p| **p != message.author_id && !p.starts_with("guest_"))
+        .filter(|p| !app.presence.is_online(p))
+        .filter(|p| app.people.get(p).is_some_and(|u| u.role != Role::Public))
+        .filter(|p| {
+            let allowed = app.notifier.gate.allow(p, &room.id, now);
+            if !allowed {
+                count("any", "rate_limited");
+            }
+            allowed
+        })
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let (app, room, message) = (
+        app.clone(),
+        Arc::new(room.clone()),
+        Arc::new(message.clone()),
+    );
+    tokio::spawn(async move {
+        for user in targets {
+            notify_one(&app, &room, &message, &user).await;
+        }
+    });
+}
+
+fn title(room: &ConversationRecord, message: &Message) -> String {
+    match &room.name {
+        Some(n) if !n.is_empty() => format!("{} in {n}", message.author_name),
+        _ => message.author_name.clone(),
+    }
+}
+
+fn preview(message: &Message) -> String {
+    let mut body: String = message.content.chars().take(500).collect();
+    if body.is_empty() {
+        body = message
+            .attachments
+            .iter()
+            .map(|a| format!("📎 {}", a.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    body
+}
+
+async fn notify_one(app: &App, room: &ConversationRecord, message: &Message, user: &str) {
+    if let Some(pusher) = &app.notifier.pusher {
+        let (a, u) = (app.clone(), user.to_owned());
+        let subs = tokio::task::spawn_blocking(move || a.notifier.subs.for_user(&u))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let payload = json!({
+            "title": title(room, message),
+            "body": preview(message),
+            "roomId": room.id,
+            "messageId": message.id,
+            "authorId": message.author_id,
+            "url": format!("{}/chat?room={}", app.config.public_url.trim_end_matches('/'), room.id),
+        })
+        .to_string();
+        for sub in subs {
+            match pusher.send(&sub, payload.as_bytes()).await {
+                Ok(()) => count("push", "sent"),
+                Err(NotifyError::Gone) => {
+                    count("push", "failed");
+                    let (a, endpoint) = (app.clone(), sub.endpoint.clone());
+                    let _ = tokio::task::spawn_blocking(move || a.notifier.subs.remove(&endpoint))
+                        .await;
+                }
+                Err(e) => {
+                    count("push", "failed");
+                    tracing::warn!(error = %e, user, "web push failed");
+                }
+            }
+        }
+    }
+    if let Some(mailer) = &app.mailer {
+        let Some(email) = app.people.get(user).and_then(|u| u.email) else {
+            return;
+        };
+        let page = Page {
+            before: None,
+            after: None,
+            limit: 10,
+        };
+        let mut recent = match app.store.history(&room.id, page).await {
+            Ok((m, _)) => m,
+            Err(_) => vec![message.clone()],
+        };
+        recent.reverse();
+        crate::attachments::refresh_urls(app, &mut recent);
+        let heading = format!("New messages from {}", title(room, message));
+        let (text, html) = crate::mail::transcript(&heading, &recent, &app.config.public_url);
+        let sent = mailer
+            .send(crate::mail::Email {
+                to: email,
+                subject: heading,
+                text,
+                html,
+            })
+            .await;
+        match sent {
+            Ok(()) => count("email", "sent"),
+            Err(e) => {
+                count("email", "failed");
+                tracing::warn!(error = %e, user, "notification email failed");
+            }
+        }
+    }
+}

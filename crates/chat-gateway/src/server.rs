@@ -76,6 +76,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             })?,
         ),
         url_signer: chat_media::UrlSigner::new(secret.as_bytes()),
+        notifier: Arc::new(crate::notify::Notifier::new(&config)?),
 
         metrics,
         mailer: match &config.smtp_url {

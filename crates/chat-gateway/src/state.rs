@@ -38,6 +38,7 @@ pub struct Inner {
     pub connections: AtomicUsize,
     pub media: Arc<chat_media::MediaStore>,
     pub url_signer: chat_media::UrlSigner,
+    pub notifier: Arc<crate::notify::Notifier>,
     pub metrics: PrometheusHandle,
 
     pub mailer: Option<Mailer>,
@@ -59,6 +60,7 @@ pub struct Parts {
     pub people: People,
     pub media: Arc<chat_media::MediaStore>,
     pub url_signer: chat_media::UrlSigner,
+    pub notifier: Arc<crate::notify::Notifier>,
     pub metrics: PrometheusHandle,
 
     pub mailer: Option<Mailer>,
@@ -88,6 +90,7 @@ impl App {
             connections: AtomicUsize::new(0),
             media: p.media,
             url_signer: p.url_signer,
+            notifier: p.notifier,
 
             metrics: p.metrics,
             mailer: p.mailer,

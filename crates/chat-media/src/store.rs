@@ -384,7 +384,9 @@ mod tests {
         let used = store
             .accept(upload(&store, &samples::gif()).await, "u.gif", "1", 1_000)
             .unwrap();
-        store.claim(std::slice::from_ref(&used.id), "1", 2_000).unwrap();
+        store
+            .claim(std::slice::from_ref(&used.id), "1", 2_000)
+            .unwrap();
         assert_eq!(store.sweep(5_000).unwrap(), 2);
         assert!(store.get(&old.id).unwrap().is_none());
         assert!(!store.blob_path(&old.sha256).exists(), "its blob is gone");

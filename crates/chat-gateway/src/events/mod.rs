@@ -63,6 +63,7 @@ async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
         "support:rate" => support::rate(ctx, data).await,
         "support:transcript" => support::transcript(ctx, data).await,
         "agent:status" => support::agent_status(ctx, data).await,
+        "push:subscribe" => crate::notify::subscribe(ctx, data).await,
         _ => Err(ChatError::invalid("unknown event")),
     }
 }
