@@ -534,4 +534,15 @@ describe('odoo bridge: pushes from Odoo (agent replies, HMAC refusal)', () => {
     assert.ok(res.status >= 200 && res.status < 300, `pretty-printed, correctly signed push → ${res.status} ${res.text}`);
     await waitFor(v, 'message', (m) => m.id === msg.data.message.id);
   });
+
+  it('a manager ends the chat in Odoo: the conversation push gives support:ended to the room', async () => {
+    const ev = { id: uuid7(), type: 'conversation', occurred_at: new Date().toISOString(),
+      data: { conversation_id: roomId, status: 'ended', assigned_agent_id: '5' } };
+    const res = await postEvents(gw, { events: [ev], secret: double.pushSecret });
+    assert.ok(res.status >= 200 && res.status < 300, `conversation push → ${res.status} ${res.text}`);
+    assert.deepEqual(await waitFor(v, 'support:ended', (x) => x.roomId === roomId), { roomId });
+    await waitFor(sam, 'support:ended', (x) => x.roomId === roomId);
+    // ended for the gateway: the visitor may rate it now
+    await ok(v, 'support:rate', { roomId, rating: 4 });
+  });
 });
