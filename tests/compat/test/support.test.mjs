@@ -9,7 +9,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startGateway, connect, ok, fails, waitFor, assertNone, received, uniq, sendAndSee,
+  startGateway, connect, ok, fails, ack, waitFor, assertNone, received, uniq, sendAndSee,
   untilConnections, drain, DEFAULT_TIMEOUT_MS,
 } from '../lib/gateway.mjs';
 import { startSmtp } from '../lib/smtp.mjs';
@@ -520,5 +520,110 @@ describe('support: agent:availability for visitors', () => {
     const v2 = await connect(gw, null);
     assert.deepEqual(await waitFor(v2, 'agent:availability'), { online: 2 });
     for (const s of [v, v2, sam, gus]) s.disconnect();
+  });
+});
+
+describe('support: queue and assignment edges', () => {
+  let gw;
+  before(async () => { gw = await startGateway({ args: ['--agent-grace-secs', '2'] }); });
+  after(async () => { await gw?.stop(); });
+
+  // A race shows only sometimes; each test repeats the double submit with a
+  // fresh visitor a few times so that a racy gateway fails it reliably.
+  for (const [label, tabs] of [['one tab', 1], ['four tabs', 4]]) {
+    it(`a concurrent double submit (${label} of one visitor) opens one conversation`, async () => {
+      for (let round = 0; round < 5; round++) {
+        const first = await connect(gw, null);
+        const all = [first];
+        for (let i = 1; i < tabs; i++) all.push(await connect(gw, { token: first.session.guestToken }));
+        const f = { name: 'Double Clicker', email: 'dc@example.org', queryType: 'billing' };
+        const res = await Promise.all([...all, ...all].map((t) => ok(t, 'support:start', f)));
+        const ids = [...new Set(res.map((r) => r.conversation.id))];
+        try {
+          assert.equal(ids.length, 1, `round ${round}: ${res.length} submits opened ${ids.length} conversations`);
+          const list = await ok(first, 'conversations:list', { type: 'support' });
+          assert.equal(list.conversations.length, 1);
+          await ok(first, 'support:end', { roomId: ids[0] });
+          // once ended, the visitor may start a new chat
+          const again = await ok(all[all.length - 1], 'support:start', f);
+          assert.notEqual(again.conversation.id, ids[0], 'a new conversation after the end');
+          await ok(first, 'support:end', { roomId: again.conversation.id });
+        } finally {
+          // leave no queued chat behind for the next tests
+          for (const id of ids) await ack(first, 'support:end', { roomId: id });
+          all.forEach((t) => t.disconnect());
+        }
+      }
+    });
+  }
+
+  it('when a queued visitor leaves, those behind move up and are told', async () => {
+    const vs = [];
+    const rooms = [];
+    for (let i = 0; i < 3; i++) {
+      const v = await connect(gw, null);
+      const r = await ok(v, 'support:start', form('course_inquiry'));
+      assert.equal(r.status, 'queued');
+      assert.equal(r.position, i + 1);
+      vs.push(v); rooms.push(r.conversation.id);
+    }
+    const queuedBefore = metricSum((await gw.metrics()).text, 'chat_support_queue_length');
+    await ok(vs[0], 'support:end', { roomId: rooms[0] });
+    assert.equal((await waitFor(vs[1], 'support:queued', (x) => x.roomId === rooms[1] && x.position === 1)).position, 1);
+    assert.equal((await waitFor(vs[2], 'support:queued', (x) => x.roomId === rooms[2] && x.position === 2)).position, 2);
+    const m = await gw.metrics();
+    assert.equal(metricSum(m.text, 'chat_support_queue_length'), queuedBefore - 1);
+    // the ended one is not handed to the next agent
+    const sally = await connect(gw, '20');
+    for (const i of [1, 2]) {
+      const a = await waitFor(vs[i], 'support:assigned', (x) => x.roomId === rooms[i]);
+      assert.equal(a.agent.id, '20');
+    }
+    await sendAndSee(vs[1], rooms[1], [sally]);
+    assertNone(sally, 'conversation:new', (c) => c.id === rooms[0], '(an ended chat was assigned)');
+    for (const i of [1, 2]) await ok(sally, 'support:end', { roomId: rooms[i] });
+    await ok(sally, 'agent:status', { available: false });
+    for (const s of [sally, ...vs]) s.disconnect();
+  });
+
+  it('ties go to the agent idle longest', async () => {
+    const gina = await connect(gw, '41');
+    const hugo = await connect(gw, '42'); // both support, limit 1, no chats
+    const v1 = await connect(gw, null);
+    const a1 = await ok(v1, 'support:start', form('technical_support'));
+    const first = a1.agent.id;
+    const other = first === '41' ? '42' : '41';
+    await ok(first === '41' ? gina : hugo, 'support:end', { roomId: a1.conversation.id });
+    // both have 0 open chats now; `first` was busy a moment ago, `other` has been idle since it connected
+    const v2 = await connect(gw, null);
+    const a2 = await ok(v2, 'support:start', form('technical_support'));
+    assert.equal(a2.agent.id, other, 'the tie goes to the agent idle longest');
+    await ok(other === '41' ? gina : hugo, 'support:end', { roomId: a2.conversation.id });
+    for (const s of [gina, hugo, v1, v2]) s.disconnect();
+  });
+
+  it('an agent with two tabs stays online when one closes (no grace timer, no requeue)', async () => {
+    const gina1 = await connect(gw, '41');
+    const gina2 = await connect(gw, '41');
+    const hugo = await connect(gw, '42');
+    const v1 = await connect(gw, null);
+    const v2 = await connect(gw, null);
+    // make Hugo busy first so that v1 goes to Gina whatever the idle order
+    await ok(gina1, 'agent:status', { available: false });
+    const s2 = await ok(v2, 'support:start', form('technical_support'));
+    assert.equal(s2.agent?.id, '42');
+    await ok(gina1, 'agent:status', { available: true });
+    const s1 = await ok(v1, 'support:start', form('technical_support'));
+    assert.equal(s1.agent?.id, '41');
+    await waitFor(v1, 'support:assigned', (x) => x.roomId === s1.conversation.id);
+    await waitFor(v2, 'support:assigned', (x) => x.roomId === s2.conversation.id);
+    const conns = (await gw.health()).body.connections;
+    gina1.disconnect();
+    await untilConnections(gw, conns - 1);
+    hugo.disconnect(); // Hugo really goes: his visitor is told after the grace period
+    await waitFor(v2, 'support:queued', (x) => x.roomId === s2.conversation.id, 2000 + DEFAULT_TIMEOUT_MS);
+    await sendAndSee(gina2, s1.conversation.id, [v1]);
+    assertNone(v1, 'support:queued', (x) => x.roomId === s1.conversation.id, '(Gina still has a tab open)');
+    for (const s of [gina2, v1, v2]) s.disconnect();
   });
 });
