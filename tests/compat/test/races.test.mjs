@@ -73,12 +73,32 @@ describe('races', () => {
     admin.disconnect(); admin2.disconnect();
   });
 
+  // message:reaction and message:updated carry the whole state, so a client
+  // shows whatever arrived last: the last event must match what is stored.
+  it('concurrent edits: the last message:updated a client gets is the stored version', async () => {
+    const tabs = [await connect(gw, '1'), await connect(gw, '1')];
+    const ian = await connect(gw, '2');
+    const room = (await ok(tabs[0], 'message', { recipientId: '2', content: 'to edit' })).message.roomId;
+    for (let round = 0; round < 2 * ROUNDS; round++) {
+      const m = await ok(tabs[0], 'message', { roomId: room, content: `edit me ${round}` });
+      await Promise.all(Array.from({ length: 10 }, (_, i) =>
+        ok(tabs[i % 2], 'message:edit', { messageId: m.message.id, content: `version ${i}` })));
+      await sendAndSee(tabs[0], room, [ian]);
+      const shown = received(ian, 'message:updated', (x) => x.id === m.message.id).at(-1);
+      const h = await ok(ian, 'messages:history', { roomId: room, limit: 5 });
+      const stored = h.messages.find((x) => x.id === m.message.id);
+      assert.equal(shown.content, stored.content, `round ${round}: the client shows "${shown.content}", the store has "${stored.content}"`);
+      for (const e of ian.__log) if (e.event === 'message:updated') e.consumed = true;
+    }
+    [...tabs, ian].forEach((x) => x.disconnect());
+  });
+
   it('many users reacting at once: no reaction is lost', async () => {
     const ids = ['1', '3', '4', '6', '11'];
     const admin = await connect(gw, '9');
     const users = await Promise.all(ids.map((id) => connect(gw, id)));
     const g = await ok(admin, 'conversation:create', { type: 'group', participantIds: ids, name: uniq('reactions') });
-    for (let round = 0; round < 2 * ROUNDS; round++) {
+    for (let round = 0; round < 5 * ROUNDS; round++) {
       const m = await ok(admin, 'message', { roomId: g.conversation.id, content: `react to me ${round}` });
       await Promise.all(users.map((u) => ok(u, 'message:react', { messageId: m.message.id, emoji: '👍' })));
       await Promise.all(users.flatMap((u) => ['🎉', '❤️', '😂', '🚀'].map((emoji) =>
