@@ -79,7 +79,7 @@ describe('races', () => {
     const tabs = [await connect(gw, '1'), await connect(gw, '1')];
     const ian = await connect(gw, '2');
     const room = (await ok(tabs[0], 'message', { recipientId: '2', content: 'to edit' })).message.roomId;
-    for (let round = 0; round < 2 * ROUNDS; round++) {
+    for (let round = 0; round < 5 * ROUNDS; round++) {
       const m = await ok(tabs[0], 'message', { roomId: room, content: `edit me ${round}` });
       await Promise.all(Array.from({ length: 10 }, (_, i) =>
         ok(tabs[i % 2], 'message:edit', { messageId: m.message.id, content: `version ${i}` })));
