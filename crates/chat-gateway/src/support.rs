@@ -81,6 +81,9 @@ struct Desk {
 pub struct SupportDesk {
     pub grace: Duration,
     desk: Mutex<Desk>,
+    /// One lock per visitor starting a chat, so that a double submit from
+    /// several tabs finds the first chat instead of opening another.
+    starting: dashmap::DashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl SupportDesk {
@@ -88,7 +91,21 @@ impl SupportDesk {
         Self {
             grace,
             desk: Mutex::new(Desk::default()),
+            starting: dashmap::DashMap::new(),
         }
+    }
+
+    /// Serialises `support:start` per visitor (held across the check for an
+    /// open chat and the creation of a new one).
+    pub async fn start_lock(&self, visitor: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self.starting.entry(visitor.to_owned()).or_default().clone();
+        lock.lock_owned().await
+    }
+
+    /// Forgets a visitor's start lock once its chat has ended.
+    pub fn release_start_lock(&self, visitor: &str) {
+        self.starting
+            .remove_if(visitor, |_, l| std::sync::Arc::strong_count(l) == 1);
     }
 
     /// Declares an agent (from the directory, or on first connect with defaults).

@@ -2,6 +2,7 @@
 //! timeout, so a client that vanishes mid-sentence does not type forever.
 
 use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub struct Typing {
@@ -9,6 +10,9 @@ pub struct Typing {
     /// (room, user) → generation of the latest start; a timer fires only if
     /// no newer start or stop happened since it was set.
     active: DashMap<(String, String), u64>,
+    /// Generations are unique for the process, so a timer of a start that was
+    /// stopped can never match a later start.
+    next: AtomicU64,
 }
 
 impl Typing {
@@ -16,17 +20,16 @@ impl Typing {
         Self {
             timeout,
             active: DashMap::new(),
+            next: AtomicU64::new(1),
         }
     }
 
     /// Records a start; returns the generation the expiry timer must match.
     pub fn start(&self, room: &str, user: &str) -> u64 {
-        let mut g = self
-            .active
-            .entry((room.to_owned(), user.to_owned()))
-            .or_insert(0);
-        *g += 1;
-        *g
+        let generation = self.next.fetch_add(1, Ordering::Relaxed);
+        self.active
+            .insert((room.to_owned(), user.to_owned()), generation);
+        generation
     }
 
     /// Records a stop; `true` if the user was typing.
@@ -71,5 +74,11 @@ mod tests {
         t.start("r", "u");
         assert_eq!(t.rooms_of("u"), vec!["r".to_string()]);
         assert!(t.stop("r", "u"));
+        // A stop then a new start: the first start's timer must not end it.
+        let old = t.start("r", "u");
+        t.stop("r", "u");
+        let new = t.start("r", "u");
+        assert!(!t.expire("r", "u", old));
+        assert!(t.expire("r", "u", new));
     }
 }

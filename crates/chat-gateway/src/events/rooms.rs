@@ -15,17 +15,27 @@ use chat_store::ConversationRecord;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The room, if the caller may be in it; makes it a participant when it may enter.
-pub async fn enter(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, ChatError> {
-    let app = &ctx.app;
-    let room = app
+async fn load(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, ChatError> {
+    ctx.app
         .rooms
-        .get(app.store.as_ref(), room_id)
+        .get(ctx.app.store.as_ref(), room_id)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| ChatError::not_found("no such room"))?;
+        .ok_or_else(|| ChatError::not_found("no such room"))
+}
+
+/// The room, if the caller may be in it. An admin who is not a participant
+/// observes it: its sockets get the room's events until it leaves, without
+/// becoming a participant. The assigned agent of a support chat becomes one.
+pub async fn enter(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, ChatError> {
+    let app = &ctx.app;
+    let room = load(ctx, room_id).await?;
     match access(ctx, &room) {
         RoomAccess::Member => Ok(room),
+        RoomAccess::MayEnter if ctx.me.is_admin() => {
+            join_user_sockets(app, &ctx.me.user_id, room_id).await;
+            Ok(room)
+        }
         RoomAccess::MayEnter => {
             app.store
                 .add_participant(room_id, &ctx.me.user_id)
@@ -44,17 +54,12 @@ pub async fn enter(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, 
     }
 }
 
-/// The room, if the caller is already a participant.
+/// The room, if the caller is already a participant (or an admin, who may act in any room).
 pub async fn member_room(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, ChatError> {
-    let app = &ctx.app;
-    let room = app
-        .rooms
-        .get(app.store.as_ref(), room_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ChatError::not_found("no such room"))?;
+    let room = load(ctx, room_id).await?;
     match access(ctx, &room) {
         RoomAccess::Member => Ok(room),
+        RoomAccess::MayEnter if ctx.me.is_admin() => Ok(room),
         _ => Err(ChatError::forbidden(
             "you are not a participant of this room",
         )),
@@ -121,7 +126,16 @@ pub async fn join(ctx: &Ctx, data: Value) -> Outcome {
 
 pub async fn leave(ctx: &Ctx, data: Value) -> Outcome {
     let room_id = payload::room_id(&data, &ctx.app.limits)?;
-    member_room(ctx, &room_id).await?;
+    let room = member_room(ctx, &room_id).await?;
+    if !is_member(&ctx.me, &room) {
+        // An observing admin stops observing.
+        let _ = ctx
+            .app
+            .io
+            .to(user_room(&ctx.me.user_id))
+            .leave(room_id.clone())
+            .await;
+    }
     let _ = ctx
         .app
         .io

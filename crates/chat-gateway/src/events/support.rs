@@ -72,6 +72,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
         ));
     }
     let visitor = ctx.me.user_id.clone();
+    let _starting = app.support.start_lock(&visitor).await;
 
     // A double submit (or a second tab) gets the chat that is already open.
     if let Some(open) = app.support.open_chat_of(&visitor) {
@@ -354,6 +355,7 @@ pub async fn end(ctx: &Ctx, data: Value) -> Outcome {
         .map_err(store_error)?;
     app.rooms.put(record);
     let changes = app.support.ended(&room.id);
+    app.support.release_start_lock(&support.visitor_id);
     let _ = app
         .io
         .to(room.id.clone())

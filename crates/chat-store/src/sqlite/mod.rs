@@ -549,28 +549,7 @@ impl Store for SqliteStore {
                     return Ok(Appended::Duplicate(existing));
                 }
             }
-            let attachments = serde_json::to_string(&m.attachments).map_err(|e| corrupt(e.to_string()))?;
-            c.prepare_cached(
-                "INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
-                 attachments, parent_id, client_id, created_at, changed_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            )?
-            .execute(params![
-                m.id,
-                m.conversation_id,
-                m.author_id,
-                m.author_name,
-                m.content,
-                m.kind.as_str(),
-                attachments,
-                m.parent_id,
-                m.client_id,
-                m.at
-            ])?;
-            c.prepare_cached(
-                "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",
-            )?
-            .execute(params![m.conversation_id, m.at])?;
+            insert_message(c, &m, m.at)?;
             // The author has read its own message.
             c.prepare_cached(
                 "UPDATE participants SET last_read_id = ?3, last_read_at = ?4 \
@@ -803,32 +782,8 @@ impl Store for SqliteStore {
             if let Some(existing) = get_message(c, &m.id)? {
                 return Ok(Appended::Duplicate(existing));
             }
-            let attachments =
-                serde_json::to_string(&m.attachments).map_err(|e| corrupt(e.to_string()))?;
-            let now = chat_core::clock::now_millis();
-            c.prepare_cached(
-                "INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
-                 attachments, parent_id, client_id, created_at, changed_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                m.id,
-                m.conversation_id,
-                m.author_id,
-                m.author_name,
-                m.content,
-                m.kind.as_str(),
-                attachments,
-                m.parent_id,
-                m.client_id,
-                m.at,
-                // Odoo's clock is not ours: `sync` finds it by when it arrived.
-                now.max(m.at)
-            ])?;
-            c.prepare_cached(
-                "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",
-            )?
-            .execute(params![m.conversation_id, now])?;
+            // Odoo's clock is not ours: `sync` finds it by when it arrived.
+            insert_message(c, &m, chat_core::clock::now_millis().max(m.at))?;
             let stored = get_message(c, &m.id)?.ok_or(StoreError::NotFound)?;
             Ok(Appended::New(stored))
         })
@@ -911,6 +866,36 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Inserts a new message and marks its conversation active. `changed_at` is
+/// what `sync` scans by: the creation time for our messages, the arrival time
+/// for imported ones.
+fn insert_message(c: &Connection, m: &NewMessage, changed_at: Millis) -> StoreResult<()> {
+    let attachments = serde_json::to_string(&m.attachments).map_err(|e| corrupt(e.to_string()))?;
+    c.prepare_cached(
+        "INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
+         attachments, parent_id, client_id, created_at, changed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        m.id,
+        m.conversation_id,
+        m.author_id,
+        m.author_name,
+        m.content,
+        m.kind.as_str(),
+        attachments,
+        m.parent_id,
+        m.client_id,
+        m.at,
+        changed_at
+    ])?;
+    c.prepare_cached(
+        "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",
+    )?
+    .execute(params![m.conversation_id, changed_at])?;
+    Ok(())
 }
 
 fn summarise(
