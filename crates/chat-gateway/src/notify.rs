@@ -197,6 +197,31 @@ async fn notify_one(app: &App, room: &ConversationRecord, message: &Message, use
             }
         }
     }
+    if let Some(odoo) = &app.odoo {
+        // With Odoo as the system of record, Odoo mails its users (it knows
+        // their addresses and throttles too).
+        // The conversation reaches Odoo through the outbox, possibly a moment
+        // after this message: Odoo refuses an unknown conversation as invalid,
+        // so that case is retried a few times before giving up.
+        let text = preview(message);
+        for attempt in 0..5u32 {
+            match odoo.client.notify_offline(user, &room.id, &text).await {
+                Ok(_) => {
+                    count("odoo_email", "sent");
+                    return;
+                }
+                Err(e) if (e.is_validation() || e.is_retryable()) && attempt < 4 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                }
+                Err(e) => {
+                    count("odoo_email", "failed");
+                    tracing::warn!(error = %e, user, "Odoo could not be asked to mail an offline user");
+                    return;
+                }
+            }
+        }
+        return;
+    }
     if let Some(mailer) = &app.mailer {
         let Some(email) = app.people.get(user).and_then(|u| u.email) else {
             return;

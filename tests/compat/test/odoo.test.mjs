@@ -116,6 +116,36 @@ describe('odoo bridge: identities by JWT and by Odoo session cookie', () => {
     admin.disconnect();
   });
 
+  it('an offline Odoo user is mailed through Odoo (notify_offline), once per conversation', async () => {
+    const admin = await as(gw, '9');
+    const conv = await ok(admin, 'conversation:create', { type: 'group', participantIds: ['8'], name: uniq('notify') });
+    const roomId = conv.conversation.id;
+    await ok(admin, 'message', { roomId, content: uniq('first, mailed') });
+    await ok(admin, 'message', { roomId, content: uniq('second, within the window') });
+    const deadline = Date.now() + 15_000;
+    let offline = [];
+    while (Date.now() < deadline) {
+      offline = (await double.records()).mails.filter((m) => m.kind === 'offline' && m.conversation_id === roomId);
+      if (offline.length > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(offline.length, 1, `offline mails for the conversation: ${JSON.stringify(offline)}`);
+    assert.match(offline[0].preview, /first, mailed/);
+    // marker: a message in another conversation is mailed too, and still only one for this one
+    const other = await ok(admin, 'conversation:create', { type: 'group', participantIds: ['8'], name: uniq('marker') });
+    await ok(admin, 'message', { roomId: other.conversation.id, content: uniq('marker') });
+    const until = Date.now() + 15_000;
+    let seen = false;
+    while (Date.now() < until && !seen) {
+      seen = (await double.records()).mails.some((m) => m.kind === 'offline' && m.conversation_id === other.conversation.id);
+      if (!seen) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(seen, 'the marker conversation was mailed');
+    const again = (await double.records()).mails.filter((m) => m.kind === 'offline' && m.conversation_id === roomId);
+    assert.equal(again.length, 1, 'one mail per conversation per window');
+    admin.disconnect();
+  });
+
   it('an unknown session id → connect_error "Authentication failed"', async () => {
     for (const token of ['no-such-session', 'f'.repeat(40)]) {
       const err = await connectFails(gw, { token });
