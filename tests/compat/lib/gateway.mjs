@@ -143,6 +143,12 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
       const res = await fetchT(`${url}/metrics`);
       return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
     },
+    /** Close every socket this harness opened on the gateway (e.g. after a failed test). */
+    async disconnectAll() {
+      for (const s of sockets) { try { s.disconnect(); } catch { /* ignore */ } }
+      sockets.clear();
+      await until(async () => (await gw.health()).body.connections === 0, 'every socket closed');
+    },
     /** SIGTERM, then wait (bounded) for the exit; resolves with { code, signal }. */
     async stop() {
       for (const s of sockets) { try { s.disconnect(); } catch { /* ignore */ } }

@@ -2,10 +2,10 @@
 // original, two people starting the same conversation at once, many reactions
 // at once) must not create duplicates or lose updates. Each race is repeated a
 // few rounds so that a racy gateway fails reliably rather than sometimes.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startGateway, connect, ok, waitFor, assertNone, uniq, sendAndSee, received,
+  startGateway, connect, ok, waitFor, assertNone, uniq, sendAndSee, received, untilConnections, drain,
 } from '../lib/gateway.mjs';
 
 const ROUNDS = 5;
@@ -18,6 +18,8 @@ describe('races', () => {
   let gw;
   before(async () => { gw = await startGateway(); });
   after(async () => { await gw?.stop(); });
+  // a failed round must not leave users online for the next test
+  afterEach(async () => { await gw.disconnectAll(); });
 
   it('the same clientId sent concurrently from several tabs is stored and broadcast once', async () => {
     const tabs = [await connect(gw, '1'), await connect(gw, '1'), await connect(gw, '1')];
@@ -143,5 +145,69 @@ describe('races', () => {
     const c = (await ok(adaTabs[0], 'conversations:list', {})).conversations.find((x) => x.id === room);
     assert.equal(c.unreadCount, 0);
     [ian, ...adaTabs].forEach((s) => s.disconnect());
+  });
+});
+
+// Presence under concurrency; a fresh gateway per test, since a presence
+// counter that went wrong in one test would otherwise break the next.
+describe('presence races', () => {
+  let gw;
+  beforeEach(async () => { gw = await startGateway(); });
+  afterEach(async () => { await gw?.stop(); });
+
+  async function presenceSetup() {
+    const ada = await connect(gw, '1');
+    const ian0 = await connect(gw, '2');
+    const room = (await ok(ada, 'message', { recipientId: '2', content: 'presence race' })).message.roomId;
+    ian0.disconnect();
+    await waitFor(ada, 'user:offline', (id) => id === '2');
+    // Ada and Ian may share a room from an earlier test, so ian0's own
+    // user:online may have arrived too: forget presence seen so far
+    drain(ada, 'user:online');
+    drain(ada, 'user:offline');
+    return { ada, room };
+  }
+
+  async function offlineOrFail(ada, round) {
+    try {
+      await waitFor(ada, 'user:offline', (id) => id === '2');
+    } catch {
+      throw new Error(`round ${round}: every tab of Ian is closed (/health is back to its count) but no user:offline came`);
+    }
+  }
+
+  it('six tabs opening at once: exactly one user:online', async () => {
+    const { ada, room } = await presenceSetup();
+    for (let round = 0; round < 2 * ROUNDS; round++) {
+      const base = (await gw.health()).body.connections;
+      const tabs = await Promise.all(Array.from({ length: 6 }, () => connect(gw, '2')));
+      await waitFor(ada, 'user:online', (id) => id === '2');
+      await sendAndSee(tabs[0], room, [ada]);
+      assertNone(ada, 'user:online', (id) => id === '2', `(round ${round}: more than one for six tabs opened at once)`);
+      tabs.forEach((t) => t.disconnect());
+      await untilConnections(gw, base);
+      await offlineOrFail(ada, round);
+    }
+  });
+
+  it('six tabs closing at once: exactly one user:offline, and shown offline', async () => {
+    const { ada, room } = await presenceSetup();
+    for (let round = 0; round < 2 * ROUNDS; round++) {
+      const base = (await gw.health()).body.connections;
+      const tabs = [];
+      for (let i = 0; i < 6; i++) tabs.push(await connect(gw, '2'));
+      await waitFor(ada, 'user:online', (id) => id === '2');
+      tabs.forEach((t) => t.disconnect());
+      await untilConnections(gw, base);
+      await offlineOrFail(ada, round);
+      const c = (await ok(ada, 'conversations:list', {})).conversations.find((x) => x.id === room);
+      assert.equal(c.participants.find((p) => p.id === '2').online, false, `round ${round}: Ian still shown online`);
+      // marker: Ian comes back with one tab; its user:online must be the next presence event
+      const back = await connect(gw, '2');
+      await waitFor(ada, 'user:online', (id) => id === '2');
+      assertNone(ada, 'user:offline', (id) => id === '2', `(round ${round}: more than one user:offline for six tabs closed at once)`);
+      back.disconnect();
+      await waitFor(ada, 'user:offline', (id) => id === '2');
+    }
   });
 });
