@@ -3,6 +3,7 @@
 import React, { useCallback, useEffect, useState } from 'react';
 import { ChatInterface, ChatProvider } from '@/components/chat';
 import { chatUrl } from '@/lib/socket-client';
+import { browserServiceWorker, unsubscribeFromPush } from '@/lib/web-push';
 
 // The demo directory of the gateway (`--demo`); the gateway answers
 // GET /dev/token?user=<id> with a signed token for any of them.
@@ -22,12 +23,17 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
   const [userId, setUserId] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [roomId, setRoomId] = useState<string | undefined>(undefined);
 
   useEffect(() => {
     try {
       setToken(localStorage.getItem(TOKEN_KEY));
-      const pre = new URLSearchParams(window.location.search).get('user');
+      const params = new URLSearchParams(window.location.search);
+      const pre = params.get('user');
       if (pre) setUserId(pre);
+      // A push notification's link: /chat?room=<id>.
+      const room = params.get('room');
+      if (room) setRoomId(room);
     } catch {
       /* no storage */
     }
@@ -56,6 +62,9 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
   const signOut = useCallback(() => {
     localStorage.removeItem(TOKEN_KEY);
     setToken(null);
+    // This browser's pushes were for the user leaving: drop the subscription
+    // (the push service then answers the gateway 410 and it forgets it).
+    void unsubscribeFromPush(browserServiceWorker());
   }, []);
 
   if (!loaded) return null;
@@ -101,7 +110,7 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
   return (
     <div className="flex h-[100dvh] flex-col">
       <ChatProvider url={url} token={token} onAuthFailed={signOut}>
-        <ChatInterface className="flex-1" />
+        <ChatInterface className="flex-1" initialRoomId={roomId} />
       </ChatProvider>
       <button type="button" onClick={signOut} className="border-t border-chat-border py-1 text-xs text-chat-muted">
         Sign out

@@ -17,6 +17,14 @@ import { OfflineQueue, newClientId, type OutboxItem, type SendResult } from '@/l
 import { acquireSocket, chatUrl, emitWithAck, isTransient, releaseSocket } from '@/lib/socket-client';
 import { createTabSync, loadDraft, saveDraft, type TabMessage, type TabSync } from '@/lib/tab-sync';
 import { uploadAttachment } from '@/lib/uploads';
+import {
+  browserServiceWorker,
+  notificationPermission,
+  subscribeToPush,
+  SERVICE_WORKER_URL,
+  type PushResult,
+  type PushStatus,
+} from '@/lib/web-push';
 import { sanitizeContent } from '@/lib/validation';
 
 export interface SendInput {
@@ -73,6 +81,10 @@ export interface ChatContextValue {
   getDraft: (roomId: string) => string;
   setDraft: (roomId: string, text: string) => void;
   draftVersion: number;
+  /** Web Push for this browser: skipped, subscribed or failed (see `lib/web-push.ts`). */
+  pushStatus: PushStatus;
+  /** Subscribes this browser to Web Push (after the user allowed notifications). Never throws. */
+  enablePush: () => Promise<PushResult>;
 }
 
 const ChatContext = createContext<ChatContextValue | null>(null);
@@ -89,6 +101,13 @@ export interface ChatProviderProps {
   onAuthFailed?: () => void;
   /** Show browser notifications for new messages while the tab is hidden. */
   notifications?: boolean;
+  /**
+   * Subscribe to the gateway's Web Push once notifications are allowed (not
+   * for guests; skipped when the gateway has no key or the browser no push).
+   */
+  push?: boolean;
+  /** The service worker script (served by the host app from `public/`). */
+  serviceWorkerUrl?: string;
 }
 
 const SESSION_KEY = 'seitech-chat:session:';
@@ -108,6 +127,11 @@ function rememberedSession(token: string | null | undefined): Session | null {
   } catch {
     return null;
   }
+}
+
+/** Guests (public visitors) get no push notifications. */
+export function isGuestSession(s: Session | null | undefined): boolean {
+  return !s || s.role === 'public' || !!s.guestToken || s.userId.startsWith('guest_');
 }
 
 function outboxToUi(item: OutboxItem, session: Session | null): UiMessage {
@@ -135,6 +159,8 @@ export function ChatProvider({
   onSession,
   onAuthFailed,
   notifications = true,
+  push = true,
+  serviceWorkerUrl = SERVICE_WORKER_URL,
 }: ChatProviderProps) {
   const url = urlProp ?? chatUrl();
   const [state, dispatch] = useReducer(chatReducer, initialChatState);
@@ -155,6 +181,12 @@ export function ChatProvider({
   onAuthFailedRef.current = onAuthFailed;
   const notifyRef = useRef(notifications);
   notifyRef.current = notifications;
+  const [pushStatus, setPushStatus] = useState<PushStatus>('idle');
+  const pushRef = useRef({ enabled: push, swUrl: serviceWorkerUrl });
+  pushRef.current = { enabled: push, swUrl: serviceWorkerUrl };
+  /** The user this provider last subscribed push for (once per user and mount). */
+  const pushTriedFor = useRef<string | null>(null);
+  const pushRun = useRef<Promise<PushResult> | null>(null);
 
   const online = () => typeof navigator === 'undefined' || navigator.onLine !== false;
 
@@ -260,6 +292,52 @@ export function ChatProvider({
     }
   }, []);
 
+  // ------------------------------------------------------------ web push
+  const enablePush = useCallback((): Promise<PushResult> => {
+    // One attempt at a time; a second caller shares the running one.
+    if (pushRun.current) return pushRun.current;
+    const session = stateRef.current.session;
+    const run = (async () => {
+      setPushStatus('subscribing');
+      const result = await subscribeToPush({
+        baseUrl: url,
+        isGuest: isGuestSession(session),
+        permission: notificationPermission(),
+        serviceWorker: pushRef.current.enabled ? browserServiceWorker() : null,
+        fetch: (input, init) => fetch(input, init),
+        emit: (event, payload) => {
+          const socket = socketRef.current;
+          if (!socket) return Promise.resolve({ ok: false, error: { code: 'offline', message: 'Not connected' } });
+          return emitWithAck<object>(socket, event, payload);
+        },
+        serviceWorkerUrl: pushRef.current.swUrl,
+      });
+      setPushStatus(result.status);
+      if (result.status === 'failed' && typeof console !== 'undefined') {
+        console.info(`seitech-chat: Web Push not enabled: ${result.message ?? 'unknown reason'}`);
+      }
+      return result;
+    })();
+    pushRun.current = run;
+    void run.finally(() => {
+      if (pushRun.current === run) pushRun.current = null;
+    });
+    return run;
+  }, [url]);
+  const enablePushRef = useRef(enablePush);
+  enablePushRef.current = enablePush;
+
+  // The service worker asks for a new subscription when the push service replaced it.
+  useEffect(() => {
+    if (!enabled || !push || typeof navigator === 'undefined' || !navigator.serviceWorker) return;
+    const container = navigator.serviceWorker;
+    const onMessage = (ev: MessageEvent) => {
+      if ((ev.data as { type?: string } | null)?.type === 'seitech-chat:resubscribe') void enablePushRef.current();
+    };
+    container.addEventListener('message', onMessage);
+    return () => container.removeEventListener('message', onMessage);
+  }, [enabled, push]);
+
   // ------------------------------------------------------------ the socket
   useEffect(() => {
     if (!enabled) return;
@@ -322,6 +400,19 @@ export function ChatProvider({
         await loadHistory(active);
       }
       flushRef.current();
+      // Notifications allowed earlier: (re)subscribe this browser for this
+      // user, once per user (the gateway moves an endpoint to whoever
+      // subscribed it last).
+      if (
+        pushRef.current.enabled &&
+        notifyRef.current &&
+        !isGuestSession(s) &&
+        pushTriedFor.current !== s.userId &&
+        notificationPermission() === 'granted'
+      ) {
+        pushTriedFor.current = s.userId;
+        void enablePushRef.current();
+      }
     };
     const onDisconnect = () => {
       dispatch({ type: 'connection', status: online() ? 'disconnected' : 'offline' });
@@ -735,6 +826,8 @@ export function ChatProvider({
       getDraft,
       setDraft,
       draftVersion,
+      pushStatus,
+      enablePush,
     }),
     [
       state,
@@ -766,6 +859,8 @@ export function ChatProvider({
       getDraft,
       setDraft,
       draftVersion,
+      pushStatus,
+      enablePush,
     ],
   );
 

@@ -36,6 +36,30 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
     openRoom(selected);
   }, [selected, openRoom]);
 
+  // A click on a push notification (public/sw.js) opens its conversation here.
+  useEffect(() => {
+    if (typeof navigator === 'undefined' || !navigator.serviceWorker) return;
+    const container = navigator.serviceWorker;
+    const onMessage = (ev: MessageEvent) => {
+      const data = ev.data as { type?: string; roomId?: unknown } | null;
+      if (data?.type === 'seitech-chat:open-room' && typeof data.roomId === 'string' && data.roomId) setSelected(data.roomId);
+    };
+    container.addEventListener('message', onMessage);
+    return () => container.removeEventListener('message', onMessage);
+  }, []);
+
+  const { enablePush } = chat;
+  const enableNotifications = async () => {
+    let permission: NotificationPermission;
+    try {
+      permission = await Notification.requestPermission();
+    } catch {
+      permission = 'denied';
+    }
+    setNotifyState(permission);
+    if (permission === 'granted') await enablePush();
+  };
+
   const unread = totalUnread(state);
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) Chat` : 'Chat';
@@ -44,7 +68,11 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
   const isAgent = state.session?.role === 'support-agent';
 
   return (
-    <div className={`flex h-full min-h-0 flex-col bg-chat-bg font-chat text-chat-text ${className ?? ''}`}>
+    <div
+      className={`flex h-full min-h-0 flex-col bg-chat-bg font-chat text-chat-text ${className ?? ''}`}
+      data-testid="chat-interface"
+      data-push={chat.pushStatus}
+    >
       <header className="flex flex-wrap items-center gap-2 border-b border-chat-border px-3 py-2">
         <h1 className="font-chat-heading text-lg font-semibold">Messages</h1>
         <span
@@ -75,7 +103,7 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
           <button
             type="button"
             className="rounded-md border border-chat-border px-2 py-1 text-xs"
-            onClick={async () => setNotifyState(await Notification.requestPermission())}
+            onClick={() => void enableNotifications()}
           >
             Enable notifications
           </button>
