@@ -134,6 +134,41 @@ describe('races', () => {
     [admin, ...users].forEach((s) => s.disconnect());
   });
 
+  it('sync while messages are being written: following the cursor never skips a message', async () => {
+    // A client that syncs from its last id while others write must get every
+    // message: an id handed out before a slower commit must not appear after
+    // a cursor that already moved past it.
+    const senders = [await connect(gw, '9'), await connect(gw, '9'), await connect(gw, '9')];
+    const reader = await connect(gw, '2');
+    const room = (await ok(senders[0], 'message', { recipientId: '2', content: 'sync race start' })).message.roomId;
+    let cursor = (await ok(reader, 'messages:history', { roomId: room, limit: 1 })).messages[0].id;
+    const seen = new Map();
+    let writing = true;
+    const writer = (async () => {
+      const all = [];
+      for (let batch = 0; batch < 10; batch++) {
+        all.push(...(await Promise.all(senders.flatMap((s) => Array.from({ length: 10 }, (_, i) =>
+          ok(s, 'message', { roomId: room, content: `w${batch}-${i}` }))))));
+      }
+      writing = false;
+      return all.map((a) => a.message.id);
+    })();
+    for (let i = 0; i < 2000 && (writing || i === 0); i++) {
+      const r = await ok(reader, 'sync', { since: cursor });
+      for (const m of r.messages) seen.set(m.id, m);
+      if (r.messages.length) cursor = r.messages.at(-1).id;
+    }
+    const written = await writer;
+    for (let i = 0; i < 20; i++) {
+      const r = await ok(reader, 'sync', { since: cursor });
+      for (const m of r.messages) seen.set(m.id, m);
+      if (!r.messages.length) break;
+      cursor = r.messages.at(-1).id;
+    }
+    const missing = written.filter((id) => !seen.has(id));
+    assert.deepEqual(missing, [], `${missing.length} of ${written.length} messages were skipped by a client following sync`);
+  });
+
   it('read receipts from many tabs at once leave the right unread count', async () => {
     const ian = await connect(gw, '2');
     const adaTabs = await Promise.all([1, 2, 3, 4].map(() => connect(gw, '1')));

@@ -6,7 +6,7 @@
 // limit 2), billing (30..34, limit 2 each = capacity 10). Agents count as online
 // only while connected, so each scenario starts its own gateway and connects
 // only the agents it is about.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startGateway, connect, ok, fails, ack, waitFor, assertNone, received, uniq, sendAndSee,
@@ -625,5 +625,59 @@ describe('support: queue and assignment edges', () => {
     await sendAndSee(gina2, s1.conversation.id, [v1]);
     assertNone(v1, 'support:queued', (x) => x.roomId === s1.conversation.id, '(Gina still has a tab open)');
     for (const s of [gina2, v1, v2]) s.disconnect();
+  });
+});
+
+describe('support: concurrency', () => {
+  let gw;
+  beforeEach(async () => { gw = await startGateway(); });
+  afterEach(async () => { await gw?.stop(); });
+
+  it('visitor and agent ending the chat at once free the slot once (the agent stays within its limit)', async () => {
+    const gina = await connect(gw, '41'); // limit 1
+    for (let round = 0; round < 5; round++) {
+      const v = await connect(gw, null);
+      const s1 = await ok(v, 'support:start', form('technical_support'));
+      assert.equal(s1.agent?.id, '41', `round ${round}`);
+      const ends = await Promise.all([ack(v, 'support:end', { roomId: s1.conversation.id }), ack(gina, 'support:end', { roomId: s1.conversation.id })]);
+      assert.ok(ends.some((e) => e.ok), `round ${round}: an end succeeded: ${JSON.stringify(ends)}`);
+      v.disconnect();
+    }
+    // Gina has no open chat; her limit is 1: one visitor assigned, the next queued
+    const a = await connect(gw, null);
+    const b = await connect(gw, null);
+    const ra = await ok(a, 'support:start', form('technical_support'));
+    const rb = await ok(b, 'support:start', form('technical_support'));
+    assert.deepEqual([ra.status, rb.status], ['assigned', 'queued'], 'the agent took more chats than its limit');
+    const m = await gw.metrics();
+    assert.equal(metricSum(m.text, 'chat_agent_active_chats'), 1);
+  });
+
+  it('two agents coming online at once share the queue without double assignment', async () => {
+    const vs = [];
+    const acks = [];
+    for (let i = 0; i < 6; i++) {
+      const v = await connect(gw, null);
+      vs.push(v);
+      acks.push(await ok(v, 'support:start', form('course_inquiry')));
+    }
+    assert.ok(acks.every((a) => a.status === 'queued'));
+    const [sally, sid] = await Promise.all([connect(gw, '20'), connect(gw, '21')]); // sales, limit 2 each
+    const rooms = acks.map((a) => a.conversation.id);
+    // the first four of the queue are assigned, two each; the last two move up to 1 and 2
+    const assigned = [];
+    for (let i = 0; i < 4; i++) assigned.push(await waitFor(vs[i], 'support:assigned', (x) => x.roomId === rooms[i]));
+    const per = {};
+    for (const a of assigned) per[a.agent.id] = (per[a.agent.id] || 0) + 1;
+    assert.deepEqual(per, { 20: 2, 21: 2 });
+    await waitFor(vs[4], 'support:queued', (x) => x.roomId === rooms[4] && x.position === 1);
+    await waitFor(vs[5], 'support:queued', (x) => x.roomId === rooms[5] && x.position === 2);
+    await sendAndSee(vs[0], rooms[0], [assigned[0].agent.id === '20' ? sally : sid]);
+    for (let i = 0; i < 6; i++) {
+      assert.ok(received(vs[i], 'support:assigned').length === 0, `visitor ${i} assigned twice`);
+    }
+    const m = await gw.metrics();
+    assert.equal(metricSum(m.text, 'chat_support_queue_length'), 2);
+    assert.equal(metricSum(m.text, 'chat_agent_active_chats'), 4);
   });
 });
