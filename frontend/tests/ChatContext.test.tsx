@@ -1,6 +1,6 @@
 import React from 'react';
 import { act, render, screen, waitFor } from '@testing-library/react';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeSocket } from './fake-socket';
 
 let socket: FakeSocket;
@@ -129,5 +129,143 @@ describe('ChatProvider outbox', () => {
     await act(() => api.sendMessage({ roomId: 'r1', content: 'nope' }));
     await waitFor(() => expect(screen.getByTestId('m').dataset.status).toBe('failed'));
     expect(socket.emitsOf('message')).toHaveLength(1);
+  });
+});
+
+describe('ChatProvider web push', () => {
+  const KEY = `BA${'A'.repeat(85)}`; // 0x04 then 64 zero bytes, base64url
+  let restore: Array<() => void> = [];
+  let subscribed: Array<{ userVisibleOnly: boolean; applicationServerKey: Uint8Array }> = [];
+  let keyStatus = 200;
+  let fetchCalls: string[] = [];
+
+  function setGlobal(target: object, name: string, value: unknown) {
+    const had = Object.prototype.hasOwnProperty.call(target, name);
+    const before = Object.getOwnPropertyDescriptor(target, name);
+    Object.defineProperty(target, name, { configurable: true, writable: true, value });
+    restore.push(() => {
+      if (had && before) Object.defineProperty(target, name, before);
+      else delete (target as Record<string, unknown>)[name];
+    });
+  }
+
+  function installPushBrowser(permission: NotificationPermission) {
+    subscribed = [];
+    fetchCalls = [];
+    const registration = {
+      pushManager: {
+        getSubscription: async () => null,
+        subscribe: async (o: { userVisibleOnly: boolean; applicationServerKey: Uint8Array }) => {
+          subscribed.push(o);
+          return {
+            endpoint: 'https://push.example/sub-1',
+            options: { applicationServerKey: o.applicationServerKey.buffer },
+            toJSON: () => ({ endpoint: 'https://push.example/sub-1', keys: { p256dh: 'P', auth: 'A' } }),
+            unsubscribe: async () => true,
+          };
+        },
+      },
+    };
+    setGlobal(window, 'PushManager', function PushManager() {});
+    setGlobal(window, 'Notification', { permission, requestPermission: async () => permission });
+    setGlobal(navigator, 'serviceWorker', {
+      register: async () => registration,
+      ready: Promise.resolve(registration),
+      addEventListener: () => undefined,
+      removeEventListener: () => undefined,
+    });
+    setGlobal(globalThis, 'fetch', async (url: string) => {
+      fetchCalls.push(url);
+      return { ok: keyStatus === 200, status: keyStatus, json: async () => (keyStatus === 200 ? { publicKey: KEY } : { error: {} }) };
+    });
+  }
+
+  beforeEach(() => {
+    keyStatus = 200;
+    restore = [];
+    socket.handlers['push:subscribe'] = () => ({ ok: true, publicKey: KEY });
+  });
+  afterEach(() => {
+    for (const r of restore.reverse()) r();
+  });
+
+  it('subscribes a signed-in user once notifications are allowed, and tells the gateway', async () => {
+    installPushBrowser('granted');
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.pushStatus).toBe('subscribed'));
+    expect(fetchCalls).toEqual(['http://127.0.0.1:1/api/chat/push/key']);
+    expect(subscribed).toHaveLength(1);
+    expect(subscribed[0].userVisibleOnly).toBe(true);
+    expect(subscribed[0].applicationServerKey[0]).toBe(4);
+    expect(socket.emitsOf('push:subscribe')).toEqual([{ endpoint: 'https://push.example/sub-1', keys: { p256dh: 'P', auth: 'A' } }]);
+    // A reconnect of the same user does not subscribe again.
+    act(() => {
+      socket.disconnect();
+      socket.connect();
+    });
+    await waitFor(() => expect(api.state.connection).toBe('connected'));
+    expect(socket.emitsOf('push:subscribe')).toHaveLength(1);
+  });
+
+  it('does nothing before the user allowed notifications; enablePush then does it', async () => {
+    installPushBrowser('default');
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.conversations.r1).toBeDefined());
+    expect(api.pushStatus).toBe('idle');
+    expect(fetchCalls).toEqual([]);
+    const result = await act(() => api.enablePush());
+    expect(result).toEqual({ status: 'permission' });
+    (window.Notification as unknown as { permission: string }).permission = 'granted';
+    expect(await act(() => api.enablePush())).toEqual({ status: 'subscribed' });
+    expect(socket.emitsOf('push:subscribe')).toHaveLength(1);
+  });
+
+  it('skips cleanly when the gateway has no key (404)', async () => {
+    installPushBrowser('granted');
+    keyStatus = 404;
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.pushStatus).toBe('not-configured'));
+    expect(subscribed).toEqual([]);
+    expect(socket.emitsOf('push:subscribe')).toEqual([]);
+  });
+
+  it('never subscribes a guest', async () => {
+    installPushBrowser('granted');
+    socket.session = { userId: 'guest_1_abc', name: 'Guest', role: 'public', guestToken: 'gt-1' };
+    render(
+      <ChatProvider token={null} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.session?.userId).toBe('guest_1_abc'));
+    await waitFor(() => expect(api.state.connection).toBe('connected'));
+    expect(await act(() => api.enablePush())).toEqual({ status: 'guest' });
+    expect(fetchCalls).toEqual([]);
+    expect(socket.emitsOf('push:subscribe')).toEqual([]);
+  });
+
+  it('skips a browser without PushManager', async () => {
+    installPushBrowser('granted');
+    delete (window as unknown as Record<string, unknown>).PushManager;
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.pushStatus).toBe('unsupported'));
+    expect(fetchCalls).toEqual([]);
+    expect(socket.emitsOf('push:subscribe')).toEqual([]);
   });
 });
