@@ -212,6 +212,53 @@ describe('lifecycle and durability', () => {
     await closed;
   });
 
+  for (const how of ['SIGTERM', 'SIGKILL']) {
+  it(`${how} under load: every message acked before the stop is there after a restart`, async () => {
+    let gw = await startGateway();
+    const senders = [await connect(gw, '1'), await connect(gw, '3'), await connect(gw, '9')];
+    const room = {};
+    room['1'] = (await ok(senders[0], 'message', { recipientId: '2', content: 'load 1' })).message.roomId;
+    room['3'] = (await ok(senders[1], 'message', { recipientId: '2', content: 'load 3' })).message.roomId;
+    room['9'] = (await ok(senders[2], 'message', { recipientId: '2', content: 'load 9' })).message.roomId;
+    const acked = [];
+    let stopping = false;
+    const pumps = senders.map(async (s) => {
+      for (let i = 0; i < 5000 && !stopping; i++) {
+        try {
+          const r = await s.timeout(5000).emitWithAck('message', { roomId: room[s.session.userId], content: `load ${i}` });
+          if (r && r.ok) acked.push(r.message.id);
+        } catch { return; } // disconnected by the shutdown
+      }
+    });
+    await until(() => acked.length >= 150, '150 messages acked under load');
+    const { dataDir, secret } = gw;
+    gw.keep();
+    const stopped = how === 'SIGTERM' ? gw.stop() : gw.crash();
+    stopping = true;
+    const res = await stopped;
+    await Promise.all(pumps);
+    if (how === 'SIGTERM') assert.deepEqual({ code: res.code, forced: !!res.forced }, { code: 0, forced: false });
+    gw = await startGateway({ dataDir, secret });
+    try {
+      const ian = await connect(gw, '2');
+      const have = new Set();
+      for (const id of Object.values(room)) {
+        let before;
+        for (let page = 0; page < 100; page++) {
+          const h = await ok(ian, 'messages:history', { roomId: id, limit: 100, ...(before ? { before } : {}) });
+          h.messages.forEach((m) => have.add(m.id));
+          if (!h.hasMore) break;
+          before = h.messages.at(-1).id;
+        }
+      }
+      const lost = acked.filter((id) => !have.has(id));
+      assert.deepEqual(lost, [], `${lost.length} of ${acked.length} acked messages lost across a graceful stop`);
+    } finally {
+      await gw.stop();
+    }
+  });
+  }
+
   it('acked messages survive kill -9 and a restart on the same data dir; ids keep increasing', async () => {
     let gw = await startGateway();
     const ada = await connect(gw, '1');
