@@ -405,6 +405,14 @@ describe('users:search', () => {
     assert.deepEqual(i.users.map((u) => u.id), ['2']);
   });
 
+  it('an instructor finds admins and agents, not students; an agent finds admins, not students', async () => {
+    assert.deepEqual((await ok(ian, 'users:search', { query: 'Root' })).users.map((u) => u.id), ['9']);
+    assert.deepEqual((await ok(ian, 'users:search', { query: 'Sam' })).users.map((u) => u.id), ['5']);
+    assert.deepEqual((await ok(ian, 'users:search', { query: 'Ada' })).users, [], 'instructors start no direct conversation with students (§5)');
+    assert.deepEqual((await ok(sam, 'users:search', { query: 'Root' })).users.map((u) => u.id), ['9']);
+    assert.deepEqual((await ok(sam, 'users:search', { query: 'Ada' })).users, [], 'an agent is not assigned to Ada');
+  });
+
   it('an admin finds everyone', async () => {
     const admin = await connect(gw, '9');
     const r = await ok(admin, 'users:search', { query: 'Student' });
