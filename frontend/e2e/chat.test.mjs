@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { artifactsDir, freePort, launchBrowser, startGateway, startSmtpSink, startWeb } from './harness.mjs';
+import { artifactsDir, freePort, launchBrowser, startGateway, startSmtpSink, startWeb, vapidKeys } from './harness.mjs';
 
 const T = 15000; // the bound of every single wait in the browser
 
@@ -287,6 +287,141 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
     } finally {
       await agentCtx.close();
       await visitorCtx.close();
+    }
+  });
+
+  it('without Web Push (no gateway key, no PushManager, permission refused) the chat works and nothing breaks', async () => {
+    const pushState = (page) => page.getByTestId('chat-interface').getAttribute('data-push');
+    const settled = (page) =>
+      page.locator('[data-testid="chat-interface"]:not([data-push="idle"]):not([data-push="subscribing"])').waitFor({ timeout: T });
+    const watch = (page) => {
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      return errors;
+    };
+
+    // 1. Notifications allowed, but this gateway has no VAPID key: its key
+    // route answers 404 and the page skips push without registering a worker.
+    const allowed = await newContext();
+    try {
+      await allowed.grantPermissions(['notifications'], { origin: web.url });
+      const keyAnswers = [];
+      allowed.on('response', (r) => {
+        if (r.url().endsWith('/api/chat/push/key')) keyAnswers.push(r.status());
+      });
+      const ada = await signIn(allowed, '1');
+      const errors = watch(ada);
+      await settled(ada);
+      assert.equal(await pushState(ada), 'not-configured');
+      assert.deepEqual(keyAnswers, [404]);
+      assert.equal(await ada.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).length), 0);
+      assert.equal(await ada.getByRole('button', { name: 'Enable notifications' }).count(), 0, 'permission already granted');
+      // The chat itself works: a new conversation, a message that is sent.
+      await ada.getByRole('button', { name: 'New conversation' }).click();
+      await ada.getByRole('button', { name: /Ian Instructor/ }).click({ timeout: T });
+      await ada.getByTestId('conversation-title').filter({ hasText: 'Ian Instructor' }).waitFor({ timeout: T });
+      await sendText(ada, 'push-less but fine');
+      await ada.locator('[data-testid="message"][data-status="sent"]', { hasText: 'push-less but fine' }).waitFor({ timeout: T });
+      // A notification's link (/chat?room=<id>) opens that conversation.
+      const roomId = await ada.locator('[data-testid="conversation-item"]', { hasText: 'Ian Instructor' }).first().getAttribute('data-room-id');
+      assert.ok(roomId, 'conversation item has its room id');
+      await ada.goto(`${web.url}/chat?room=${encodeURIComponent(roomId)}`);
+      await ada.getByTestId('conversation-title').filter({ hasText: 'Ian Instructor' }).waitFor({ timeout: T });
+      await messages(ada).filter({ hasText: 'push-less but fine' }).waitFor({ timeout: T });
+      await settled(ada);
+      assert.deepEqual(errors, []);
+    } finally {
+      await allowed.close();
+    }
+
+    // 2. A browser without PushManager: skipped before asking the gateway.
+    const noPush = await newContext();
+    try {
+      await noPush.grantPermissions(['notifications'], { origin: web.url });
+      await noPush.addInitScript(() => {
+        delete window.PushManager;
+      });
+      let keyAsked = false;
+      noPush.on('request', (r) => {
+        if (r.url().endsWith('/api/chat/push/key')) keyAsked = true;
+      });
+      const ian = await signIn(noPush, '2');
+      const errors = watch(ian);
+      await settled(ian);
+      assert.equal(await pushState(ian), 'unsupported');
+      assert.equal(keyAsked, false);
+      assert.deepEqual(errors, []);
+    } finally {
+      await noPush.close();
+    }
+
+    // 3. Not allowed yet: the button asks; headless Chromium refuses; the
+    // page goes on without push.
+    const asking = await newContext();
+    try {
+      const ada = await signIn(asking, '1');
+      const errors = watch(ada);
+      const button = ada.getByRole('button', { name: 'Enable notifications' });
+      await button.click({ timeout: T });
+      await button.waitFor({ state: 'detached', timeout: T });
+      assert.equal(await ada.evaluate(() => Notification.permission), 'denied');
+      assert.equal(await pushState(ada), 'idle');
+      await ada.locator('[data-testid="connection-status"][data-status="connected"]').waitFor({ timeout: T });
+      assert.deepEqual(errors, []);
+    } finally {
+      await asking.close();
+    }
+  });
+
+  it('with a gateway push key, the worker registers and a push service that refuses leaves the page working', async () => {
+    // The key route of a gateway that has a VAPID key: its JSON shape, and the
+    // public half of the configured key.
+    const keys = vapidKeys();
+    const keyed = await startGateway({ frontendUrl: web.url, extraArgs: ['--vapid-private-key', keys.privateKey] });
+    let keyBody;
+    try {
+      const res = await fetch(`${keyed.url}/api/chat/push/key`, { signal: AbortSignal.timeout(T) });
+      assert.equal(res.status, 200);
+      keyBody = await res.json();
+      assert.deepEqual(keyBody, { publicKey: keys.publicKey });
+    } finally {
+      await keyed.stop();
+    }
+
+    // The app's gateway answers with that key; Chromium's push service is not
+    // reachable here (and Playwright's contexts are incognito), so the
+    // subscription is refused: the status says so, nothing else changes.
+    const ctx = await newContext();
+    try {
+      await ctx.grantPermissions(['notifications'], { origin: web.url });
+      await ctx.route(`${gateway.url}/api/chat/push/key`, (route) =>
+        route.fulfill({
+          status: 200,
+          contentType: 'application/json',
+          headers: { 'access-control-allow-origin': web.url },
+          body: JSON.stringify(keyBody),
+        }),
+      );
+      const ada = await signIn(ctx, '1');
+      const errors = [];
+      ada.on('pageerror', (e) => errors.push(e.message));
+      await ada.locator('[data-testid="chat-interface"]:not([data-push="idle"]):not([data-push="subscribing"])').waitFor({ timeout: T });
+      const status = await ada.getByTestId('chat-interface').getAttribute('data-push');
+      assert.ok(['failed', 'subscribed'].includes(status), `push status ${status}`);
+      // public/sw.js is served, parses and activates.
+      const sw = await ada.evaluate(async () => {
+        const reg = await navigator.serviceWorker.getRegistration('/');
+        return reg ? { script: reg.active?.scriptURL ?? null, scope: reg.scope } : null;
+      });
+      assert.deepEqual(sw, { script: `${web.url}/sw.js`, scope: `${web.url}/` });
+      await ada.locator('[data-testid="connection-status"][data-status="connected"]').waitFor({ timeout: T });
+      await ada.getByRole('button', { name: 'New conversation' }).click();
+      await ada.getByRole('button', { name: /Ian Instructor/ }).click({ timeout: T });
+      await sendText(ada, 'still chatting');
+      await ada.locator('[data-testid="message"][data-status="sent"]', { hasText: 'still chatting' }).waitFor({ timeout: T });
+      assert.deepEqual(errors, []);
+    } finally {
+      await ctx.close();
     }
   });
 

@@ -3,6 +3,7 @@
 // Everything listens on 127.0.0.1 only; every wait is bounded.
 
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,7 +60,7 @@ function stopProcess(proc, ms = 10000) {
 }
 
 /** Starts the gateway; resolves with its URL once it prints its listening line. */
-export async function startGateway({ frontendUrl, smtpUrl }) {
+export async function startGateway({ frontendUrl, smtpUrl, extraArgs = [] }) {
   const bin = gatewayBin();
   if (!existsSync(bin)) throw new Error(`gateway binary not found at ${bin} (build it with cargo build -p chat-gateway, or set GATEWAY_BIN)`);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'seitech-chat-e2e-'));
@@ -74,6 +75,7 @@ export async function startGateway({ frontendUrl, smtpUrl }) {
     '--message-rate-per-minute', '100000',
   ];
   if (smtpUrl) args.push('--smtp-url', smtpUrl, '--mail-from', 'chat@localhost');
+  args.push(...extraArgs);
   const proc = spawn(bin, args, { cwd: dataDir, env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.setEncoding('utf8');
@@ -227,4 +229,12 @@ export async function launchBrowser() {
 export function artifactsDir() {
   mkdirSync(ARTIFACTS, { recursive: true });
   return ARTIFACTS;
+}
+
+/** A fresh VAPID key pair: the private key as the gateway takes it (base64url raw scalar) and the public point. */
+export function vapidKeys() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
+  return { privateKey: jwk.d, publicKey: Buffer.from(raw).toString('base64url') };
 }
