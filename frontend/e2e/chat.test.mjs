@@ -255,9 +255,46 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
       // The other participant can fetch it.
       const href = await link.getAttribute('href');
       assert.ok(href, 'attachment has a link');
+      // The signed URL works as it is: the image shows in the other browser,
+      // and the file comes back with its type.
+      await ian.waitForFunction(
+        () => [...document.querySelectorAll('[data-testid="attachment"] img')].some((img) => img.complete && img.naturalWidth > 0),
+        null,
+        { timeout: T },
+      );
+      const res = await fetch(href, { signal: AbortSignal.timeout(T) });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'image/png');
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), png);
     } finally {
       await adaCtx.close();
       await ianCtx.close();
+    }
+  });
+
+  it('a visitor uploads in the widget with the guest token and the agent gets the file', async () => {
+    const agentCtx = await newContext();
+    const visitorCtx = await newContext();
+    try {
+      const agent = await signIn(agentCtx, '5');
+      const visitor = await openVisitorChat(visitorCtx, { name: 'Una Uploader', email: 'una@example.org' });
+      await agentOpens(agent, 'Una Uploader');
+      await visitor.getByTestId('file-input').setInputFiles({ name: 'error-log.txt', mimeType: 'text/plain', buffer: Buffer.from('error 42: cannot log in\n') });
+      const upload = visitor.getByTestId('upload').filter({ hasText: 'error-log.txt' });
+      await upload.filter({ hasText: /Ready|not available|failed|supported|large/i }).waitFor({ timeout: T });
+      const uploadText = await upload.innerText();
+      assert.match(uploadText, /Ready/, `upload did not finish: ${uploadText}`);
+      await sendText(visitor, 'Here is the log');
+      const got = messages(agent).filter({ hasText: 'Here is the log' });
+      await got.waitFor({ timeout: T });
+      const link = got.getByTestId('attachment');
+      await link.filter({ hasText: 'error-log.txt' }).waitFor({ timeout: T });
+      const res = await fetch(await link.getAttribute('href'), { signal: AbortSignal.timeout(T) });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'error 42: cannot log in\n');
+    } finally {
+      await agentCtx.close();
+      await visitorCtx.close();
     }
   });
 

@@ -19,6 +19,15 @@ describe('OfflineQueue', () => {
     expect((await again.list()).map((i) => i.content)).toEqual(['one', 'two', 'three']);
   });
 
+  it('keeps the attachment objects of a queued message across a reload', async () => {
+    const db = freshDb();
+    const att = { id: 'a1', name: 'homework.png', mimeType: 'image/png', size: 67, url: '/api/chat/attachments/a1?exp=1&sig=x', thumbnailUrl: null };
+    await new OfflineQueue('1', db).add({ ...item('c-1', 'with a file', 1), attachments: ['a1'], attachmentObjects: [att] });
+    const [restored] = await new OfflineQueue('1', db).list();
+    expect(restored.attachments).toEqual(['a1']);
+    expect(restored.attachmentObjects).toEqual([att]);
+  });
+
   it('never holds two items with one clientId', async () => {
     const q = new OfflineQueue('1', freshDb());
     expect(await q.add(item('c-1', 'one', 1))).toBe(true);

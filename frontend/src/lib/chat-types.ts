@@ -11,7 +11,10 @@ export interface Attachment {
   name: string;
   mimeType: string;
   size: number;
+  /** A signed URL (usable as it is, e.g. in `<img src>`); re-signed in history and sync. */
   url: string;
+  /** A small JPEG preview of an image, signed like `url`. */
+  thumbnailUrl?: string | null;
 }
 
 export interface ChatMessage {

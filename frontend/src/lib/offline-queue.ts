@@ -5,6 +5,8 @@
 // two entries with one clientId. Only one tab of a browser flushes at a time
 // (Web Locks where the browser has them).
 
+import type { Attachment } from './chat-types';
+
 export interface OutboxItem {
   clientId: string;
   /** Whose queue this is: the session's user id. */
@@ -13,6 +15,8 @@ export interface OutboxItem {
   recipientId?: string;
   content: string;
   attachments?: string[];
+  /** The attachment objects behind `attachments`, to show a queued message as it will look. */
+  attachmentObjects?: Attachment[];
   parentId?: string | null;
   createdAt: string;
   seq: number;

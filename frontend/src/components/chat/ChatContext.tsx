@@ -142,7 +142,7 @@ function outboxToUi(item: OutboxItem, session: Session | null): UiMessage {
     authorName: session?.name ?? '',
     content: item.content,
     type: item.attachments && item.attachments.length ? 'file' : 'text',
-    attachments: [],
+    attachments: item.attachmentObjects ?? [],
     parentId: item.parentId ?? null,
     clientId: item.clientId,
     createdAt: item.createdAt,
@@ -585,6 +585,7 @@ export function ChatProvider({
         roomId: input.roomId,
         content,
         attachments: attachments.map((a) => a.id),
+        attachmentObjects: attachments,
         parentId: input.parentId ?? null,
         createdAt,
       });
@@ -611,6 +612,7 @@ export function ChatProvider({
         roomId: found.roomId,
         content: found.content,
         attachments: found.attachments.map((a) => a.id),
+        attachmentObjects: found.attachments,
         parentId: found.parentId,
         createdAt: found.createdAt,
       });

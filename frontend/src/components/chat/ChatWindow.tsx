@@ -58,11 +58,23 @@ function MessageContent({ text }: { text: string }) {
 
 function AttachmentView({ att, baseUrl }: { att: Attachment; baseUrl: string }) {
   const href = attachmentHref(baseUrl, att.url);
+  const thumb = att.thumbnailUrl ? attachmentHref(baseUrl, att.thumbnailUrl) : null;
+  const [src, setSrc] = useState(thumb ?? href);
+  useEffect(() => setSrc(thumb ?? href), [thumb, href]);
   if (att.mimeType?.startsWith('image/')) {
     return (
       <a href={href} target="_blank" rel="noopener noreferrer" className="mt-1 block" data-testid="attachment">
+        {/* The preview is the gateway's thumbnail when it made one, else the file. */}
         {/* eslint-disable-next-line @next/next/no-img-element */}
-        <img src={href} alt={att.name} className="max-h-48 max-w-full rounded-md" loading="lazy" />
+        <img
+          src={src}
+          alt={att.name}
+          className="max-h-48 max-w-full rounded-md"
+          loading="lazy"
+          onError={() => {
+            if (src !== href) setSrc(href);
+          }}
+        />
       </a>
     );
   }
