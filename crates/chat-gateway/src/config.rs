@@ -49,6 +49,14 @@ pub struct Config {
     /// Longest message content, in characters after trimming.
     #[arg(long, env = "MAX_CONTENT_CHARS", default_value_t = 4000)]
     pub max_content_chars: usize,
+    /// When an acked write counts as on disk: `full` (default) fsyncs the
+    /// SQLite WAL at every group commit, so acked messages survive a power loss
+    /// or OS crash; `normal` skips that fsync: acked messages still survive a
+    /// crash or kill of the gateway (they are in the OS page cache), but the
+    /// last ones before a power loss or kernel crash may be lost. `normal`
+    /// gives lower ack latency and less CPU; see docs/gateway-cli.md.
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "full")]
+    pub sqlite_synchronous: chat_store::sqlite::Synchronous,
     /// Largest Socket.IO packet (maxHttpBufferSize), bytes.
     #[arg(long, env = "MAX_PACKET_BYTES", default_value_t = 1_000_000)]
     pub max_packet_bytes: u64,

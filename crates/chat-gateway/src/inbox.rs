@@ -29,21 +29,28 @@ pub struct Inbound {
 }
 
 /// The sending half of a socket's queue, kept in the socket's extensions.
+///
+/// Events are boxed in the queue: tokio allocates a channel's slots in blocks
+/// of 32 as soon as it is created, so an idle socket pays 32 × the item's size
+/// (≈3.5 KB for an unboxed `Inbound`, 256 bytes boxed). See
+/// crates/chat-bench/results/SUMMARY.md (RSS per idle connection).
 #[derive(Clone)]
-pub struct Inbox(mpsc::Sender<Inbound>);
+pub struct Inbox(mpsc::Sender<Box<Inbound>>);
 
 impl Inbox {
     /// Creates the queue and starts the socket's worker.
     /// The worker waits for `ready` (the socket's rooms are joined) before the
     /// first event, and stops if the socket goes away before that.
     pub fn start(ctx: Ctx, mut ready: watch::Receiver<bool>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Inbound>(QUEUE_DEPTH);
+        let (tx, mut rx) = mpsc::channel::<Box<Inbound>>(QUEUE_DEPTH);
         tokio::spawn(async move {
             if ready.wait_for(|r| *r).await.is_err() {
                 return;
             }
             while let Some(inbound) = rx.recv().await {
-                events::dispatch(&ctx, inbound).await;
+                // Boxed: the handlers' state machine is several KB, and an
+                // unboxed one would be part of every idle socket's task.
+                Box::pin(events::dispatch(&ctx, *inbound)).await;
             }
         });
         Inbox(tx)
@@ -77,7 +84,7 @@ impl FromMessageParts<LocalAdapter> for Enqueue {
             reply.fail_now(s, &ChatError::unauthorized("not connected"));
             return Ok(Enqueue);
         };
-        if let Err(err) = inbox.0.try_send(Inbound { event, data, reply }) {
+        if let Err(err) = inbox.0.try_send(Box::new(Inbound { event, data, reply })) {
             let inbound = match err {
                 mpsc::error::TrySendError::Full(i) | mpsc::error::TrySendError::Closed(i) => i,
             };

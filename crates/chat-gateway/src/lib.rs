@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod inbox;
+pub mod keyed_lock;
 pub mod mail;
 pub mod metrics;
 pub mod notify;

@@ -2,10 +2,15 @@
 //! user's first tab and `user:offline` after its last one closes.
 
 use dashmap::DashMap;
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Default)]
 pub struct Presence {
     sockets: DashMap<String, usize>,
+    /// Per user: whether others were last told it is online, behind a lock
+    /// that orders the announcements of its tabs.
+    announced: DashMap<String, Arc<Mutex<bool>>>,
 }
 
 impl Presence {
@@ -37,6 +42,21 @@ impl Presence {
 
     pub fn online_users(&self) -> usize {
         self.sockets.len()
+    }
+
+    /// Locks the user's announcement state (`true`: others were told "online").
+    pub async fn announcement(&self, user: &str) -> OwnedMutexGuard<bool> {
+        let lock = self.announced.entry(user.to_owned()).or_default().clone();
+        lock.lock_owned().await
+    }
+
+    /// Drops the bookkeeping of a user who is offline and announced so.
+    pub fn forget_if_idle(&self, user: &str) {
+        if !self.is_online(user) {
+            self.announced.remove_if(user, |_, l| {
+                Arc::strong_count(l) == 1 && l.try_lock().is_ok_and(|a| !*a)
+            });
+        }
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Inner {
     pub message_limiter: DefaultKeyedRateLimiter<String>,
     pub connection_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub connections: AtomicUsize,
+    /// Orders the store write and the broadcast of changes to one message
+    /// (edits, reactions), so clients see them in commit order.
+    pub message_locks: crate::keyed_lock::KeyedLocks,
     pub media: Arc<chat_media::MediaStore>,
     pub url_signer: chat_media::UrlSigner,
     pub notifier: Arc<crate::notify::Notifier>,
@@ -88,6 +91,7 @@ impl App {
             message_limiter: RateLimiter::keyed(message_quota),
             connection_limiter: RateLimiter::keyed(connection_quota),
             connections: AtomicUsize::new(0),
+            message_locks: Default::default(),
             media: p.media,
             url_signer: p.url_signer,
             notifier: p.notifier,

@@ -79,6 +79,17 @@ pub async fn authenticate(
     s.extensions.insert(Ready(ready_tx));
     s.extensions.insert(Inbox::start(ctx, ready_rx));
     s.on_fallback(async |_: Enqueue| {});
+    // Counted here, with the disconnect handler registered at the same moment,
+    // so that every counted socket is uncounted exactly once, even when it
+    // closes before the connect handler has run.
+    if let Some(me) = s.extensions.get::<Arc<Identity>>() {
+        app.presence.connect(&me.user_id);
+    }
+    let n = app.connections.fetch_add(1, Ordering::Relaxed) + 1;
+    metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
+    metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
+    let app2 = app.clone();
+    s.on_disconnect(move |s: SocketRef| on_disconnect(app2.clone(), s));
     Ok(())
 }
 
@@ -99,10 +110,6 @@ pub async fn on_connect(app: App, s: SocketRef) {
         return;
     };
     metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "accepted").increment(1);
-    let n = app.connections.fetch_add(1, Ordering::Relaxed) + 1;
-    metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
-    let app2 = app.clone();
-    s.on_disconnect(move |s: SocketRef| on_disconnect(app2.clone(), s));
 
     if !me.is_guest || app.people.get(&me.user_id).is_none() {
         if let Some(changed) = app.people.learn(&me) {
@@ -139,17 +146,40 @@ pub async fn on_connect(app: App, s: SocketRef) {
     }
     let _ = s.emit("session", &session);
 
-    if app.presence.connect(&me.user_id) {
-        metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
-        if !me.is_guest {
-            announce_presence(&app, &me.user_id, conversations, "user:online").await;
-        }
+    if !me.is_guest {
+        settle_presence(&app, &me.user_id).await;
     }
     super::support::on_agent_connect(&app, &me).await;
 
     if let Some(ready) = s.extensions.get::<Ready>() {
         let _ = ready.0.send(true);
     }
+}
+
+/// Brings what others were told in line with whether the user is online now.
+/// Runs under the user's presence lock, so tabs opening and closing at once
+/// can never leave others with `user:online` after the last tab closed (or
+/// the reverse): whatever the interleaving, the last announcement matches
+/// the final count.
+async fn settle_presence(app: &App, user_id: &str) {
+    let mut announced = app.presence.announcement(user_id).await;
+    let online = app.presence.is_online(user_id);
+    if online != *announced {
+        let rooms = app
+            .store
+            .conversation_ids_of(user_id)
+            .await
+            .unwrap_or_default();
+        let event = if online {
+            "user:online"
+        } else {
+            "user:offline"
+        };
+        announce_presence(app, user_id, rooms, event).await;
+        *announced = online;
+    }
+    drop(announced);
+    app.presence.forget_if_idle(user_id);
 }
 
 /// `user:online` / `user:offline` go to those who share a conversation with
@@ -180,23 +210,18 @@ async fn on_disconnect(app: App, s: SocketRef) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else {
         return;
     };
-    if app.presence.disconnect(&me.user_id) {
-        metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
+    let last = app.presence.disconnect(&me.user_id);
+    metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
+    if last {
         for room in app.typing.rooms_of(&me.user_id) {
             if app.typing.stop(&room, &me.user_id) {
                 let payload = json!({ "userId": me.user_id, "roomId": room, "isTyping": false });
                 let _ = app.io.to(room).emit("typing", &payload).await;
             }
         }
-        let rooms: Vec<String> = s
-            .rooms()
-            .into_iter()
-            .map(|r| r.to_string())
-            .filter(|r| !r.starts_with("user:") && !r.starts_with("role:"))
-            .collect();
-        if !me.is_guest {
-            announce_presence(&app, &me.user_id, rooms, "user:offline").await;
-        }
+    }
+    if !me.is_guest {
+        settle_presence(&app, &me.user_id).await;
     }
     super::support::on_agent_disconnect(&app, &me);
 }

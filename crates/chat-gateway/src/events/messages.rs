@@ -229,6 +229,7 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
     }
     let room = member_room(ctx, &message.room_id).await?;
     check_writable(ctx, &room)?;
+    let _ordered = app.message_locks.lock(&id).await;
     let updated = app
         .store
         .edit_message(&id, content, now_millis())
@@ -263,6 +264,7 @@ pub async fn delete(ctx: &Ctx, data: Value) -> Outcome {
     if !is_admin {
         member_room(ctx, &message.room_id).await?;
     }
+    let _ordered = app.message_locks.lock(&id).await;
     app.store
         .delete_message(&id, now_millis())
         .await
@@ -293,6 +295,7 @@ pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
     let emoji = validate::emoji(&req.emoji)?;
     let message = existing_message(ctx, &id).await?;
     member_room(ctx, &message.room_id).await?;
+    let _ordered = app.message_locks.lock(&id).await;
     let (_, reactions) = app
         .store
         .toggle_reaction(&id, &ctx.me.user_id, &emoji, now_millis())
