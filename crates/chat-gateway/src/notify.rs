@@ -178,7 +178,8 @@ async fn notify_one(app: &App, room: &ConversationRecord, message: &Message, use
             "roomId": room.id,
             "messageId": message.id,
             "authorId": message.author_id,
-            "url": format!("{}/chat?room={}", app.config.public_url.trim_end_matches('/'), room.id),
+            // The chat page is the frontend's, not the gateway's: its first CORS origin.
+            "url": format!("{}/chat?room={}", app.config.cors_origins().first().map(String::as_str).unwrap_or(""), room.id),
         })
         .to_string();
         for sub in subs {
