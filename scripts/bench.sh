@@ -22,6 +22,8 @@
 #   BENCH_GROUPS       subset of "fanout ack support connections outbox" (default
 #                      all); with a subset, results are appended to the
 #                      existing results.jsonl instead of starting a new one
+#   OUTBOX_MESSAGES    messages queued while Odoo is down in the outbox scenario
+#                      (default 20000)
 #   OUT_DIR            default bench-results
 set -euo pipefail
 
@@ -33,6 +35,7 @@ BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-18000}
 FANOUT_RATES=${FANOUT_RATES:-"100 300 600 1000"}
 ACK_CLIENTS=${ACK_CLIENTS:-"10 50"}
 NEW_USER_CONNECTIONS=${NEW_USER_CONNECTIONS:-2000}
+OUTBOX_MESSAGES=${OUTBOX_MESSAGES:-20000}
 BENCH_DURATION=${BENCH_DURATION:-8}
 OUT_DIR=${OUT_DIR:-bench-results}
 ALL_GROUPS="fanout ack support connections outbox"
@@ -69,6 +72,14 @@ RESULTS="$OUT_DIR/results.jsonl"
 [ "$BENCH_GROUPS" = "$ALL_GROUPS" ] && : >"$RESULTS"
 TMP=$(mktemp -d)
 SERVER_PID=""
+DOUBLE_PID=""
+stop_double() {
+  if [ -n "$DOUBLE_PID" ]; then
+    kill -TERM "$DOUBLE_PID" 2>/dev/null || true
+    wait "$DOUBLE_PID" 2>/dev/null || true
+    DOUBLE_PID=""
+  fi
+}
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -78,7 +89,7 @@ stop_server() {
     SERVER_PID=""
   fi
 }
-trap 'stop_server; rm -rf "$TMP"' EXIT
+trap 'stop_server; stop_double; rm -rf "$TMP"' EXIT
 
 export JWT_SECRET="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 # Small on purpose: the gateway's start-up time grows faster than linearly
@@ -86,16 +97,33 @@ export JWT_SECRET="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 "$BENCH" directory --members 600 --agents 20 --max-chats 5 --out "$TMP/directory.json"
 
 GROUP=0
-# start_server KIND: starts a fresh server, sets SERVER_PID and URL.
+# start_double: the Odoo double (tests/odoo_double) on a free port; sets ODOO_URL.
+start_double() {
+  python3 tests/odoo_double/server.py --host 127.0.0.1 --port 0 \
+    --seed tests/odoo_double/seed.example.json >"$TMP/double.out" 2>"$TMP/double.err" &
+  DOUBLE_PID=$!
+  ODOO_URL=""
+  for _ in $(seq 1 100); do # at most 10 s
+    ODOO_URL=$(sed -n 's/^odoo-double listening on \(http:[^ ]*\).*/\1/p' "$TMP/double.out" 2>/dev/null)
+    [ -n "$ODOO_URL" ] && break
+    kill -0 "$DOUBLE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$ODOO_URL" ] || { tail -n 20 "$TMP/double.err" >&2; echo "the Odoo double did not start" >&2; exit 1; }
+  log "odoo double (pid $DOUBLE_PID) at $ODOO_URL"
+}
+
+# start_server KIND [GATEWAY FLAGS...]: starts a fresh server, sets SERVER_PID and URL.
 start_server() {
   local kind=$1 re
+  shift
   GROUP=$((GROUP + 1))
   local out="$TMP/server-$GROUP.out"
   case "$kind" in
     gateway)
       "$GATEWAY_BIN" --host 127.0.0.1 --port 0 --data-dir "$TMP/data-$GROUP" \
         --jwt-secret "$JWT_SECRET" --directory-file "$TMP/directory.json" \
-        --message-rate-per-minute 100000000 --message-burst 1000000 \
+        --message-rate-per-minute 100000000 --message-burst 1000000 "$@" \
         >"$out" 2>"$TMP/server-$GROUP.err" &
       re='^seitech-chat listening on (http://127\.0\.0\.1:[0-9]+)'
       ;;
@@ -149,6 +177,20 @@ for KIND in $SERVERS; do
       off=$((off + clients))
     done
     stop_server
+    if [ "$KIND" = gateway ]; then
+      # The same with --sqlite-synchronous normal: no fsync per group commit
+      # (survives a crash of the process, not a power loss).
+      log "=== gateway --sqlite-synchronous normal: closed-loop acks"
+      start_server gateway --sqlite-synchronous normal
+      KIND_SAVED=$KIND
+      KIND="gateway-sync-normal"
+      for clients in $ACK_CLIENTS; do
+        run ack --clients "$clients" --duration "$BENCH_DURATION" --user-offset "$off"
+        off=$((off + clients))
+      done
+      KIND=$KIND_SAVED
+      stop_server
+    fi
   fi
 
   if want support; then
@@ -171,9 +213,25 @@ for KIND in $SERVERS; do
   fi
 
   if want outbox; then
-    start_server "$KIND"
-    run outbox
-    stop_server
+    if [ "$KIND" = gateway ]; then
+      # Messages queued while the Odoo double is down, then drained to it with
+      # 20 ms added to every RPC. A short retry backoff so the gateway notices
+      # at once that Odoo is back (the scenario also reports the rate from the
+      # first accepted batch).
+      log "=== gateway: outbox drain to the Odoo double at 20 ms per RPC"
+      start_double
+      ODOO_URL=$ODOO_URL ODOO_DB=seitech ODOO_USER=chat-gateway \
+        ODOO_API_KEY=test-only-api-key-not-a-secret ODOO_PUSH_SECRET="push-$JWT_SECRET" \
+        start_server gateway --odoo-retry-max-ms 1000
+      run outbox --odoo-url "$ODOO_URL" --messages "$OUTBOX_MESSAGES" --clients 20 \
+        --delay-ms 20 --timeout-secs 240 --user-offset 300
+      stop_server
+      stop_double
+    else
+      start_server "$KIND"
+      run outbox # skipped: the Node baseline has no Odoo outbox
+      stop_server
+    fi
   fi
 done
 

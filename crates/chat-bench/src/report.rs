@@ -151,6 +151,21 @@ fn columns(scenario: &str) -> Vec<Col> {
                 },
             },
         ],
+        "outbox" => vec![
+            col!("server", "/server"),
+            col!("messages acked", "/messages_acked"),
+            col!("backlog items", "/backlog"),
+            col!("RPC delay ms", "/delay_ms"),
+            col!("drained", "/drained"),
+            col!("drain s", "/drain_s"),
+            col!("items/s", "/drained_per_s"),
+            col!(
+                "items/s from first batch",
+                "/drained_per_s_from_first_batch"
+            ),
+            col!("server CPU s", "/server_cpu_s"),
+            col!("skipped", "/skipped"),
+        ],
         _ => vec![
             col!("server", "/server"),
             col!("skipped", "/skipped"),
