@@ -146,6 +146,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let router = crate::http::routes(app.clone())
         .layer(layer)
+        .layer(tower::util::MapRequestLayer::new(detach_from_read_buffer))
         .layer(cors(&config)?);
 
     let addr = SocketAddr::new(config.host, config.port);
@@ -172,6 +173,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     sqlite.close();
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// socketioxide keeps each socket's handshake request (`req_parts`) for the
+/// socket's whole life. hyper parses the URI and the header values as slices
+/// of its connection read buffer (8 KiB), and axum's router keeps a clone of
+/// the URI as the `OriginalUri` extension, so keeping the request kept that
+/// whole buffer alive: 8 KiB of every idle websocket (heaptrack; see
+/// crates/chat-bench/results/profiles.md). Owned copies of the few bytes they
+/// hold let the buffer go once the connection is upgraded.
+fn detach_from_read_buffer(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.uri().path().starts_with("/socket.io") {
+        return req;
+    }
+    if let Ok(uri) = req.uri().to_string().parse::<axum::http::Uri>() {
+        req.extensions_mut()
+            .insert(axum::extract::OriginalUri(uri.clone()));
+        *req.uri_mut() = uri;
+    }
+    let headers = std::mem::take(req.headers_mut());
+    let mut owned = axum::http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers.iter() {
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            owned.append(name.clone(), value);
+        }
+    }
+    *req.headers_mut() = owned;
+    req
 }
 
 fn load_directory(config: &Config) -> anyhow::Result<DirectoryFile> {
