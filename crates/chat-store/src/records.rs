@@ -112,6 +112,31 @@ pub struct NewMessage {
     pub at: Millis,
 }
 
+impl NewMessage {
+    /// A message with a fresh id, written now, with no attachments, parent
+    /// or client id (system messages, broadcasts, a support form's first line).
+    pub fn plain(
+        kind: MessageType,
+        conversation_id: &str,
+        author_id: &str,
+        author_name: &str,
+        content: String,
+    ) -> Self {
+        Self {
+            id: chat_core::clock::new_id(),
+            conversation_id: conversation_id.to_owned(),
+            author_id: author_id.to_owned(),
+            author_name: author_name.to_owned(),
+            content,
+            kind,
+            attachments: Vec::new(),
+            parent_id: None,
+            client_id: None,
+            at: chat_core::clock::now_millis(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Appended {
     New(Message),

@@ -283,18 +283,13 @@ pub async fn broadcast(ctx: &Ctx, data: Value) -> Outcome {
         .ok_or_else(|| ChatError::unavailable("broadcast channel missing"))?;
     let appended = app
         .store
-        .append_message(NewMessage {
-            id: new_id(),
-            conversation_id: channel,
-            author_id: ctx.me.user_id.clone(),
-            author_name: ctx.me.name.clone(),
+        .append_message(NewMessage::plain(
+            MessageType::Text,
+            &channel,
+            &ctx.me.user_id,
+            &ctx.me.name,
             content,
-            kind: MessageType::Text,
-            attachments: Vec::new(),
-            parent_id: None,
-            client_id: None,
-            at: now_millis(),
-        })
+        ))
         .await
         .map_err(store_error)?;
     let Appended::New(message) = appended else {

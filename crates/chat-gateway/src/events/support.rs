@@ -125,18 +125,13 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
     join_user_sockets(app, &visitor, &room.id).await;
     if let Some(content) = first {
         app.store
-            .append_message(NewMessage {
-                id: new_id(),
-                conversation_id: room.id.clone(),
-                author_id: visitor.clone(),
-                author_name: shown_name,
+            .append_message(NewMessage::plain(
+                MessageType::Text,
+                &room.id,
+                &visitor,
+                &shown_name,
                 content,
-                kind: MessageType::Text,
-                attachments: Vec::new(),
-                parent_id: None,
-                client_id: None,
-                at: now_millis(),
-            })
+            ))
             .await
             .map_err(store_error)?;
         metrics::counter!(m::MESSAGES_TOTAL, "type" => "text").increment(1);
@@ -273,18 +268,13 @@ pub async fn apply(app: &App, changes: Changes) {
 async fn system_message(app: &App, room_id: &str, content: String) {
     let stored = app
         .store
-        .append_message(NewMessage {
-            id: new_id(),
-            conversation_id: room_id.to_owned(),
-            author_id: "system".into(),
-            author_name: "Seitech".into(),
+        .append_message(NewMessage::plain(
+            MessageType::System,
+            room_id,
+            "system",
+            "Seitech",
             content,
-            kind: MessageType::System,
-            attachments: Vec::new(),
-            parent_id: None,
-            client_id: None,
-            at: now_millis(),
-        })
+        ))
         .await;
     match stored {
         Ok(appended) => {
