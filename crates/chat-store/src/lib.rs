@@ -100,6 +100,8 @@ pub trait Store: Send + Sync + 'static {
 
     // --- messages ----------------------------------------------------------
     /// Appends a message, or returns the earlier one with the same `(author, clientId)`.
+    /// The store assigns the message's id and time: ids increase in commit
+    /// order, so a client that saw an id has seen every earlier message.
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
     /// Stores a message written in Odoo, idempotently by its id, without
     /// queueing it back to Odoo. `Duplicate` when it was stored before.

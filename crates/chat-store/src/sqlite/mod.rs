@@ -635,6 +635,12 @@ impl Store for SqliteStore {
                     return Ok(Appended::Duplicate(existing));
                 }
             }
+            // The id is made here, by the one writer, so ids increase in
+            // commit order: a reader that has seen id X has seen every
+            // message with a smaller id, which is what `sync` relies on.
+            let id = chat_core::clock::new_id();
+            let at = chat_core::clock::id_millis(&id).unwrap_or(m.at);
+            let m = NewMessage { id, at, ..m };
             insert_message(c, &m, m.at)?;
             // The author has read its own message.
             c.prepare_cached(

@@ -533,3 +533,37 @@ async fn messages_from_odoo_are_stored_once_and_never_queued_back() {
         "from the back office"
     );
 }
+
+#[tokio::test]
+async fn the_store_assigns_message_ids_not_the_caller() {
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let room = group(&s, &["a", "b"]).await;
+    // Ids made by callers before queueing could commit out of order; the
+    // store makes its own, in the writer, so storage order is id order.
+    let mut tasks = vec![];
+    for i in 0..300 {
+        let (s, room) = (s.clone(), room.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut m = msg(&room, "a", &format!("{i}"), None);
+            m.id = "00000000-0000-7000-8000-000000000000".into(); // ignored
+            s.append_message(m).await.unwrap().message().id.clone()
+        }));
+    }
+    let mut ids = vec![];
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    let stored: Vec<String> = s
+        .transcript(&room)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(stored.len(), 300);
+    assert!(!stored.iter().any(|id| id.starts_with("00000000")));
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(stored, sorted);
+}
