@@ -648,9 +648,10 @@ impl Store for SqliteStore {
                  WHERE conversation_id = ?1 AND user_id = ?2 AND (last_read_id IS NULL OR last_read_id < ?3)",
             )?
             .execute(params![m.conversation_id, m.author_id, m.id, m.at])?;
-            let stored = get_message(c, &m.id)?.ok_or(StoreError::NotFound)?;
+            // What was just written, without reading it back (the writer is the bottleneck).
+            let stored = stored_message(m);
             if ob {
-                outbox::enqueue(c, Some(&m.conversation_id), outbox::message(&stored))?;
+                outbox::enqueue(c, Some(&stored.room_id), outbox::message(&stored))?;
             }
             Ok(Appended::New(stored))
         })
@@ -957,6 +958,25 @@ impl Store for SqliteStore {
             Ok(true)
         })
         .await
+    }
+}
+
+/// The message as `insert_message` stored it.
+fn stored_message(m: NewMessage) -> Message {
+    Message {
+        id: m.id,
+        room_id: m.conversation_id,
+        author_id: m.author_id,
+        author_name: m.author_name,
+        content: m.content,
+        kind: m.kind,
+        attachments: m.attachments,
+        parent_id: m.parent_id,
+        client_id: m.client_id,
+        created_at: m.at,
+        edited_at: None,
+        reactions: Default::default(),
+        deleted_at: None,
     }
 }
 

@@ -567,3 +567,24 @@ async fn the_store_assigns_message_ids_not_the_caller() {
     sorted.sort();
     assert_eq!(stored, sorted);
 }
+
+#[tokio::test]
+async fn the_appended_message_is_what_a_read_returns() {
+    let (_d, s) = store();
+    let room = group(&s, &["a", "b"]).await;
+    let mut m = msg(&room, "a", "with an attachment", Some("c-9"));
+    m.attachments = vec![chat_core::model::Attachment {
+        id: "att1".into(),
+        name: "a.png".into(),
+        mime_type: "image/png".into(),
+        size: 3,
+        url: "/api/chat/attachments/att1".into(),
+        thumbnail_url: None,
+    }];
+    m.kind = MessageType::File;
+    let appended = s.append_message(m).await.unwrap().message().clone();
+    assert_eq!(
+        Some(appended.clone()),
+        s.message(&appended.id).await.unwrap()
+    );
+}
