@@ -50,10 +50,12 @@ log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 # --- tools --------------------------------------------------------------------
 CARGO_TARGET_DIR=$BENCH_TARGET_DIR cargo build --release -p chat-bench >&2
 BENCH="$BENCH_TARGET_DIR/release/chat-bench"
-GATEWAY_BIN=${GATEWAY_BIN:-$BENCH_TARGET_DIR/release/seitech-chat}
-if [[ " $SERVERS " == *" gateway "* ]] && [ ! -x "$GATEWAY_BIN" ]; then
+# Always (re)build the gateway unless a binary is given: cargo is incremental,
+# and benchmarking a stale binary silently measures old code.
+if [ -z "${GATEWAY_BIN:-}" ] && [[ " $SERVERS " == *" gateway "* ]]; then
   CARGO_TARGET_DIR=$BENCH_TARGET_DIR cargo build --release -p chat-gateway >&2
 fi
+GATEWAY_BIN=${GATEWAY_BIN:-$BENCH_TARGET_DIR/release/seitech-chat}
 if [[ " $SERVERS " == *" baseline "* ]] && [ ! -d crates/chat-bench/baseline/node_modules ]; then
   (cd crates/chat-bench/baseline && npm ci --no-audit --no-fund) >&2
 fi
