@@ -414,7 +414,7 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
     // The key route of a gateway that has a VAPID key: its JSON shape, and the
     // public half of the configured key.
     const keys = vapidKeys();
-    const keyed = await startGateway({ frontendUrl: web.url, extraArgs: ['--vapid-private-key', keys.privateKey] });
+    const keyed = await startGateway({ frontendUrl: web.url, extraArgs: [`--vapid-private-key=${keys.privateKey}`] });
     let keyBody;
     try {
       const res = await fetch(`${keyed.url}/api/chat/push/key`, { signal: AbortSignal.timeout(T) });

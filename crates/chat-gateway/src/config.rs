@@ -88,7 +88,13 @@ pub struct Config {
     #[arg(long, env = "ATTACHMENT_URL_TTL_SECS", default_value_t = 3600)]
     pub attachment_url_ttl_secs: u64,
     /// VAPID private key for Web Push: base64url raw key or PEM. Unset: no Web Push.
-    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
+    /// (A base64url key may start with '-', which must not read as a flag.)
+    #[arg(
+        long,
+        env = "VAPID_PRIVATE_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub vapid_private_key: Option<String>,
     /// The VAPID `sub` claim: a mailto: or https: contact for push services.
     #[arg(long, env = "VAPID_SUBJECT", default_value = "mailto:chat@localhost")]

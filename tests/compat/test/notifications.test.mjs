@@ -94,7 +94,7 @@ describe('offline notifications (Web Push)', () => {
     const pub = publicKey.export({ format: 'jwk' });
     vapidPublic = Buffer.concat([Buffer.from([4]), Buffer.from(pub.x, 'base64url'), Buffer.from(pub.y, 'base64url')]);
     gw = await startGateway({
-      args: ['--vapid-private-key', jwk.d, '--push-allow-http', '--vapid-subject', 'mailto:ops@example.org'],
+      args: [`--vapid-private-key=${jwk.d}`, '--push-allow-http', '--vapid-subject', 'mailto:ops@example.org'],
     });
     ada = await connect(gw, '1');
     admin = await connect(gw, '9');
