@@ -671,25 +671,36 @@ fn ack_ok(payload: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub async fn ack(a: AckArgs) -> Result<()> {
-    let c = &a.common;
-    let target = Target::parse(&c.url).await?;
-    let users: Vec<String> = (0..a.clients)
-        .map(|i| format!("u{}", a.user_offset + i))
-        .collect();
+/// `clients` students `u<offset>…`, connected, each alone in a room of its
+/// own (created by the admin): the setup of the closed-loop scenarios.
+async fn solo_rooms(
+    c: &Common,
+    target: &Target,
+    clients: usize,
+    offset: usize,
+    label: &str,
+) -> Result<(Vec<Conn>, Vec<String>)> {
+    let users: Vec<String> = (0..clients).map(|i| format!("u{}", offset + i)).collect();
     let tokens = users
         .iter()
         .map(|u| Some(mint(&c.jwt_secret, u, u, "student")))
         .collect();
-    let conns = connect_all(&target, tokens, c.concurrency).await;
+    let conns = connect_all(target, tokens, c.concurrency).await;
     if let Some(Err(e)) = conns.iter().find(|r| r.is_err()) {
         bail!("a client connection failed: {e:#}");
     }
     let conns: Vec<Conn> = conns.into_iter().map(Result::unwrap).collect();
-    let mut admin = Conn::connect(&target, Some(&admin_token(c)), ConnOpts::default()).await?;
+    let mut admin = Conn::connect(target, Some(&admin_token(c)), ConnOpts::default()).await?;
     let rooms: Vec<Vec<String>> = users.iter().map(|u| vec![u.clone()]).collect();
-    let room_ids = create_rooms(&mut admin, &rooms, "ack").await?;
+    let room_ids = create_rooms(&mut admin, &rooms, label).await?;
     admin.close().await;
+    Ok((conns, room_ids))
+}
+
+pub async fn ack(a: AckArgs) -> Result<()> {
+    let c = &a.common;
+    let target = Target::parse(&c.url).await?;
+    let (conns, room_ids) = solo_rooms(c, &target, a.clients, a.user_offset, "ack").await?;
 
     let cpu0 = server_cpu(c);
     let gen0 = self_cpu();
@@ -1061,22 +1072,7 @@ pub async fn outbox(a: OutboxArgs) -> Result<()> {
     odoo_faults(&odoo, json!({ "down": true })).await?;
 
     let target = Target::parse(&c.url).await?;
-    let users: Vec<String> = (0..a.clients)
-        .map(|i| format!("u{}", a.user_offset + i))
-        .collect();
-    let tokens = users
-        .iter()
-        .map(|u| Some(mint(&c.jwt_secret, u, u, "student")))
-        .collect();
-    let conns = connect_all(&target, tokens, c.concurrency).await;
-    if let Some(Err(e)) = conns.iter().find(|r| r.is_err()) {
-        bail!("a client connection failed: {e:#}");
-    }
-    let conns: Vec<Conn> = conns.into_iter().map(Result::unwrap).collect();
-    let mut admin = Conn::connect(&target, Some(&admin_token(c)), ConnOpts::default()).await?;
-    let rooms: Vec<Vec<String>> = users.iter().map(|u| vec![u.clone()]).collect();
-    let room_ids = create_rooms(&mut admin, &rooms, "outbox").await?;
-    admin.close().await;
+    let (conns, room_ids) = solo_rooms(c, &target, a.clients, a.user_offset, "outbox").await?;
 
     // Fill the outbox while Odoo is down.
     let per_client = a.messages.div_ceil(a.clients.max(1));
