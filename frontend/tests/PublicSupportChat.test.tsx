@@ -137,7 +137,8 @@ describe('PublicSupportChat', () => {
     await waitFor(() => expect(socket.emitsOf('join')).toContainEqual({ roomId: 'room-1' }));
     fireEvent.click(screen.getByRole('button', { name: /open support chat/i }));
     expect(screen.queryByText('Start Chat')).not.toBeInTheDocument();
-    expect(screen.getByLabelText('Message')).toBeInTheDocument();
+    // The composer shows once the join's ack (answered in a microtask) is in.
+    expect(await screen.findByLabelText('Message')).toBeInTheDocument();
   });
 
   it('counts unread agent messages on the closed button', async () => {
