@@ -42,7 +42,7 @@ if [[ "${COMPAT_ONLY:-node}" == node || -z "${COMPAT_ONLY:-}" ]]; then
 fi
 
 if [[ "${COMPAT_ONLY:-python}" == python || -z "${COMPAT_ONLY:-}" ]]; then
-  if ! python3 -c 'import socketio, websocket, pytest, requests' >/dev/null 2>&1 \
+  if ! python3 -c 'import socketio, websocket, pytest, requests, aiosmtpd' >/dev/null 2>&1 \
      || ! python3 - <<'PY' >/dev/null 2>&1
 import importlib.metadata as md, re, sys
 for line in open("tests/python/requirements.txt"):
