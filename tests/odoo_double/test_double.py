@@ -219,6 +219,20 @@ def test_reject_uuid_fault_rejects_only_that_item(odoo):
     assert sorted(odoo.get("/__double__/records")["messages"]) == ["m1", "m3"]
 
 
+def test_a_rejected_change_to_an_existing_record_is_undone(odoo):
+    odoo.ok("ingest", [support_conv(), message("m1")])
+    edit = {"kind": "edit", "uuid": "e1", "message_id": "m1", "content": "changed", "edited_at": T}
+    end = {"kind": "end", "uuid": "x1", "conversation_id": "c-1", "ended_at": T}
+    odoo.faults(reject_uuids={"e1": "no", "x1": "no"})
+    res = odoo.ok("ingest", [edit, end])["results"]
+    assert [r["status"] for r in res] == ["rejected", "rejected"]
+    records = odoo.get("/__double__/records")
+    assert records["messages"]["m1"]["content"] == "text m1"
+    assert records["messages"]["m1"]["is_edited"] is False
+    assert records["conversations"]["c-1"]["status"] == "active"
+    assert "e1" not in records["ops"] and "x1" not in records["ops"]
+
+
 def test_transcript_and_offline_notification(odoo):
     odoo.ok("ingest", [support_conv(), message("m1"), message("m2")])
     assert odoo.ok("send_transcript", "c-1") == {"queued": True, "email": "vi@example.org"}
