@@ -39,6 +39,11 @@ Control (never faulted):
   POST /__double__/agent_reply {conversation_id, author_id, content,
         parent_id?, gateway_url?, secret?, forge?}  an agent answers from
         the back office: store the message, push it signed, report the result
+  POST /__double__/reassign   {conversation_id, agent_id (int or null),
+        gateway_url?, secret?}  a manager gives a support chat to another
+        agent in the back office: update it as the addon does and push the
+        same signed "conversation" event ({"changed": false} and no push
+        when the agent is unchanged; 400 for what the addon refuses)
   POST /__double__/push       {events: [...], gateway_url?, secret?, forge?}
   POST /__double__/retry_pushes  what the addon's cron does: resend undelivered
 
@@ -69,6 +74,7 @@ import addon_lib  # noqa: E402
 from gateway_api import GatewayApi, MemoryStore, OdooError, iso, uuid7  # noqa: E402
 
 C = addon_lib.sub("constants")
+pushes = addon_lib.sub("pushes")
 signing = addon_lib.sub("signing")
 
 GATEWAY_MODEL = "seitech.chat.gateway"
@@ -270,6 +276,33 @@ class Double:
                  "data": {"conversation_id": cid, "message": wire_message(msg)}}
         return self.push_events([event], body)
 
+    def reassign(self, body):
+        """A manager gives a support chat to another agent in the back office:
+        what the addon's discuss.channel.write does (lib.pushes decides),
+        then the same signed ``conversation`` push."""
+        cid = body.get("conversation_id")
+        agent = body.get("agent_id")
+        with self.store.lock:
+            conv = self.store.conversations.get(cid) if isinstance(cid, str) else None
+            if conv is None or conv["type"] != "support":
+                raise ValueError(f"unknown support conversation {cid!r}")
+            if agent is not None and (not isinstance(agent, int) or agent not in self.store.users):
+                raise ValueError("agent_id must be a seeded user id (int) or null")
+            try:
+                state = pushes.agent_change(conv["status"], conv["assigned_agent_id"], agent)
+            except pushes.AgentChangeError as exc:
+                raise ValueError(str(exc)) from None
+            conv["assigned_agent_id"] = agent
+            if state is None:
+                return {"changed": False}
+            conv["status"] = state
+            # The new agent is the chat's only Odoo member (_seitech_sync_agent_member).
+            conv["participant_ids"] = [agent]
+            data = pushes.conversation_event(cid, conv["status"], agent)
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        event = {"id": uuid7(), "type": "conversation", "occurred_at": iso(now), "data": data}
+        return {"changed": True, **self.push_events([event], body)}
+
     def retry_pushes(self):
         out = []
         for push in list(self.pushes):
@@ -438,6 +471,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"ok": True})
             if path == "/__double__/agent_reply":
                 return self._send(200, _public_push(self.double.agent_reply(body)))
+            if path == "/__double__/reassign":
+                return self._send(200, _public_push(self.double.reassign(body)))
             if path == "/__double__/push":
                 events = body.get("events")
                 if not isinstance(events, list) or not events:

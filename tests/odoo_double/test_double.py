@@ -368,6 +368,35 @@ def test_forged_push_is_refused_and_retried_later(odoo, receiver):
     assert [p["state"] for p in retried] == ["sent"] and len(receiver.received) == 1
 
 
+def test_reassignment_is_pushed_as_the_addon_pushes_it(odoo, receiver):
+    odoo.ok("ingest", [support_conv()])
+    target = {"gateway_url": receiver.url, "secret": receiver.secret}
+    status, push, _ = odoo.post("/__double__/reassign", {"conversation_id": "c-1", "agent_id": 5, **target})
+    assert status == 200 and push["changed"] and push["state"] == "sent"
+    _, body = receiver.received[0]
+    event = body["events"][0]
+    assert event["type"] == "conversation"
+    assert event["data"] == {"conversation_id": "c-1", "status": "active", "assigned_agent_id": "5"}
+    conv = odoo.get("/__double__/records")["conversations"]["c-1"]
+    assert (conv["assigned_agent_id"], conv["status"], conv["participant_ids"]) == (5, "active", [5])
+    # the same agent again: nothing changes, nothing is pushed
+    status, again, _ = odoo.post("/__double__/reassign", {"conversation_id": "c-1", "agent_id": 5, **target})
+    assert status == 200 and again == {"changed": False} and len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(("conv", "agent", "error"), [
+    ({}, None, "needs an agent"),
+    ({"status": "ended"}, 5, "ended"),
+    ({}, 99, "seeded user"),
+])
+def test_reassignments_the_addon_refuses(odoo, receiver, conv, agent, error):
+    odoo.ok("ingest", [support_conv(**conv)])
+    status, body, _ = odoo.post("/__double__/reassign", {
+        "conversation_id": "c-1", "agent_id": agent, "gateway_url": receiver.url, "secret": receiver.secret})
+    assert status == 400 and error in body["error"]
+    assert receiver.received == []
+
+
 def test_agent_reply_refuses_unknown_conversation(odoo, receiver):
     status, body, _ = odoo.post("/__double__/agent_reply", {
         "conversation_id": "nope", "author_id": 6, "content": "hi", "gateway_url": receiver.url,

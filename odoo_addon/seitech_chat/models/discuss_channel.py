@@ -3,7 +3,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..lib import roles
+from ..lib import pushes, roles
 from ..lib.constants import CHAT_TYPE_TO_WIRE
 
 CHAT_TYPE_SELECTION = [
@@ -19,6 +19,9 @@ QUERY_TYPE_SELECTION = [
     ("other", "Other"),
 ]
 STATE_SELECTION = [("queued", "Queued"), ("active", "Active"), ("ended", "Ended")]
+# Context key of writes that come from the gateway (ingest): the gateway
+# already knows what it sent, so they are never pushed back to it.
+FROM_GATEWAY = "seitech_from_gateway"
 
 
 class DiscussChannel(models.Model):
@@ -101,14 +104,39 @@ class DiscussChannel(models.Model):
             if channel.seitech_state == "queued" and channel.seitech_chat_type != "support":
                 raise ValidationError(_("Only support conversations are queued."))
 
+    def write(self, vals):
+        """A support chat given to another agent in the back office (a
+        manager editing the field, or an agent taking a queued chat) becomes
+        active, the new agent its only Odoo member, and the gateway is told
+        after commit. Writes from the gateway's ingest are not pushed back."""
+        if "assigned_agent_id" not in vals or self.env.context.get(FROM_GATEWAY):
+            return super().write(vals)
+        new_agent = vals["assigned_agent_id"]
+        moved = self.browse()
+        for channel in self.filtered(lambda c: c.seitech_chat_type == "support"):
+            try:
+                state = pushes.agent_change(
+                    channel.seitech_state, channel.assigned_agent_id.id, new_agent)
+            except pushes.AgentChangeError as exc:
+                raise UserError(str(exc)) from None
+            if state:
+                moved |= channel
+        if moved and vals.get("seitech_state", "active") != "active":
+            raise UserError(_("A conversation given to an agent is active."))
+        result = super().write(vals)
+        if moved:
+            moved.filtered(lambda c: c.seitech_state != "active").write(
+                {"seitech_state": "active"})
+            moved._seitech_sync_agent_member()
+            moved._seitech_push_conversation()
+        return result
+
     # -- back office actions -------------------------------------------------
     def _seitech_push_conversation(self):
         self.env["seitech.chat.push"].sudo()._enqueue([
-            ("conversation", {
-                "conversation_id": c.seitech_uuid,
-                "status": c.seitech_state,
-                "assigned_agent_id": str(c.assigned_agent_id.id) if c.assigned_agent_id else None,
-            }) for c in self if c.seitech_uuid
+            ("conversation", pushes.conversation_event(
+                c.seitech_uuid, c.seitech_state, c.assigned_agent_id.id))
+            for c in self if c.seitech_uuid
         ])
 
     def _seitech_sync_agent_member(self):
@@ -131,9 +159,13 @@ class DiscussChannel(models.Model):
         for channel in self:
             if channel.seitech_state != "queued":
                 raise UserError(_("Only a queued conversation can be taken."))
+        # write() makes the taken chats active, syncs membership and pushes
+        # them; a queued chat that already named this agent is pushed here.
+        unchanged = self.filtered(lambda c: c.assigned_agent_id == user)
         self.sudo().write({"assigned_agent_id": user.id, "seitech_state": "active"})
-        self._seitech_sync_agent_member()
-        self._seitech_push_conversation()
+        if unchanged:
+            unchanged._seitech_sync_agent_member()
+            unchanged._seitech_push_conversation()
 
     def action_seitech_end(self):
         for channel in self:

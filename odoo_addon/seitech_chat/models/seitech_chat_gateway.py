@@ -19,6 +19,7 @@ from odoo.tools import html_escape
 from ..lib import constants as C
 from ..lib import ingest, routing, validation
 from ..lib.ids import iso_utc
+from .discuss_channel import FROM_GATEWAY
 
 NOTIFY_THROTTLE = dt.timedelta(minutes=5)
 PUBLIC_METHODS = (
@@ -44,7 +45,7 @@ class OrmStore(ingest.Store):
     def __init__(self, env):
         self.env = env
         self.Channel = env["discuss.channel"].sudo().with_context(
-            mail_create_nosubscribe=True, mail_create_nolog=True)
+            mail_create_nosubscribe=True, mail_create_nolog=True, **{FROM_GATEWAY: True})
         self.Message = env["seitech.chat.message"].sudo()
         self.Op = env["seitech.chat.op"].sudo()
 

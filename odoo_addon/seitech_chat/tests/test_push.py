@@ -6,6 +6,7 @@ from unittest import mock
 import requests
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..lib import signing
@@ -89,6 +90,39 @@ class TestPush(ChatCase):
         self.assertTrue(self.Push.search([("event_types", "=", "agent")]))
         self.plain.write({"groups_id": [(4, self.env.ref("seitech_chat.group_chat_agent").id)]})
         self.assertTrue(self.Push.search([("event_types", "=", "user")]))
+
+    def conversation_pushes(self):
+        return [json.loads(p.events_json)[0]["data"]
+                for p in self.Push.search([("event_types", "=", "conversation")], order="id")]
+
+    def test_manager_reassignment_is_pushed_once(self):
+        self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id))
+        channel = self.channel().with_user(self.manager)
+        channel.write({"assigned_agent_id": self.agent2.id})
+        self.assertEqual(self.conversation_pushes(), [
+            {"conversation_id": "c-1", "status": "active", "assigned_agent_id": str(self.agent2.id)}])
+        self.assertEqual(channel.sudo().channel_member_ids.partner_id, self.agent2.partner_id,
+                         "the new agent is the only member")
+        channel.write({"assigned_agent_id": self.agent2.id})
+        self.assertEqual(len(self.conversation_pushes()), 1, "the same agent again pushes nothing")
+
+    def test_taking_a_queued_chat_is_pushed_once(self):
+        self.ingest(self.support_conv())
+        self.channel().with_user(self.agent).action_seitech_take()
+        self.assertEqual(self.conversation_pushes(), [
+            {"conversation_id": "c-1", "status": "active", "assigned_agent_id": str(self.agent.id)}])
+
+    def test_gateway_assignments_are_not_pushed_back(self):
+        self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id),
+                    self.support_conv(uuid="op-2", status="active", assigned_agent_id=self.agent2.id))
+        self.assertEqual(self.channel().assigned_agent_id, self.agent2)
+        self.assertEqual(self.conversation_pushes(), [])
+
+    def test_an_active_chat_cannot_lose_its_agent(self):
+        self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id))
+        with self.assertRaises(UserError):
+            self.channel().with_user(self.manager).write({"assigned_agent_id": False})
+        self.assertEqual(self.conversation_pushes(), [])
 
     def test_install_generated_secrets(self):
         params = self.env["ir.config_parameter"].sudo()
