@@ -59,6 +59,15 @@ impl Changes {
     }
 }
 
+/// What [`SupportDesk::reassign`] decided.
+#[derive(Debug, Default, PartialEq)]
+pub struct Moved {
+    /// The agent the desk had counted the chat on (none when it was queued).
+    pub from: Option<String>,
+    /// Queued chats the freed slot took, and queue positions that changed.
+    pub changes: Changes,
+}
+
 /// The outcome of a visitor's request.
 #[derive(Debug, PartialEq)]
 pub enum Placement {
@@ -307,6 +316,35 @@ impl SupportDesk {
             }
         }
         d.fill()
+    }
+
+    /// A manager gave a chat to `to` (Odoo's back office). The chat leaves the
+    /// queue or its previous agent's load and counts on `to`'s (even over
+    /// `to`'s limit: it is a manager's decision, and `to` then takes nothing
+    /// from the queue until it is under its limit again); the slot it frees
+    /// takes from the queue. `None` when `to` has it already, so a repeated
+    /// push decides nothing.
+    pub fn reassign(&self, conversation_id: &str, visitor_id: &str, to: &str) -> Option<Moved> {
+        let mut d = self.desk.lock();
+        let from = d
+            .agents
+            .iter()
+            .find(|(_, a)| a.chats.contains(conversation_id))
+            .map(|(id, _)| id.clone());
+        if from.as_deref() == Some(to) {
+            return None;
+        }
+        let now = now_millis();
+        d.queue.retain(|q| q.conversation_id != conversation_id);
+        if let Some(a) = from.as_deref().and_then(|f| d.agents.get_mut(f)) {
+            a.chats.remove(conversation_id);
+            a.last_activity = now;
+        }
+        d.take(to, conversation_id, now);
+        d.open_by_visitor
+            .insert(visitor_id.to_owned(), conversation_id.to_owned());
+        let changes = d.fill();
+        Some(Moved { from, changes })
     }
 
     /// `agent:status`: availability, away message, and optionally a new limit.
@@ -674,6 +712,56 @@ mod tests {
         assert!(ch
             .positions
             .contains(&("c2".to_string(), "v2".to_string(), 3)));
+    }
+
+    #[test]
+    fn reassigning_moves_the_slot_and_the_freed_slot_takes_from_the_queue() {
+        let desk = desk_with(&[("a", "support", 1), ("b", "billing", 1)]);
+        assert_eq!(
+            desk.request("c0", "v0", "support").0,
+            Placement::Assigned("a".into())
+        );
+        desk.request("c1", "v1", "support"); // queued: a is full
+        let moved = desk.reassign("c0", "v0", "b").expect("a change");
+        assert_eq!(moved.from.as_deref(), Some("a"));
+        // a's freed slot took the head of the queue
+        assert_eq!(
+            moved.changes.assigned,
+            vec![("c1".to_string(), "a".to_string())]
+        );
+        assert_eq!(desk.active_chats(), 2);
+        assert_eq!(desk.queue_length(), 0);
+        // the same reassignment again decides nothing
+        assert_eq!(desk.reassign("c0", "v0", "b"), None);
+        assert_eq!(desk.active_chats(), 2);
+        // b counts it: it is full now and takes nothing from the queue
+        let (p, _) = desk.request("c2", "v2", "billing");
+        assert!(matches!(p, Placement::Queued { position: 1, .. }));
+        assert_eq!(desk.open_chat_of("v0"), Some("c0".into()));
+    }
+
+    #[test]
+    fn reassigning_a_queued_chat_takes_it_out_of_the_queue() {
+        let desk = desk_with(&[("a", "sales", 1)]);
+        desk.set_status("a", false, None, None);
+        desk.request("c0", "v0", "sales");
+        desk.request("c1", "v1", "sales");
+        assert_eq!(desk.position("c1"), Some(2));
+        // a manager gives c0 to a (unavailable, but it is a manager's call)
+        let moved = desk.reassign("c0", "v0", "a").expect("a change");
+        assert_eq!(moved.from, None);
+        assert_eq!(desk.position("c0"), None);
+        assert_eq!(
+            moved.changes.positions,
+            vec![("c1".to_string(), "v1".to_string(), 1)]
+        );
+        assert_eq!(desk.active_chats(), 1);
+        // over its limit by a manager's decision: a takes nothing more
+        let ch = desk.set_status("a", true, None, None);
+        assert!(ch.assigned.is_empty());
+        // ending it frees the slot for the queue's head
+        let ch = desk.ended("c0");
+        assert_eq!(ch.assigned, vec![("c1".to_string(), "a".to_string())]);
     }
 
     #[test]

@@ -66,7 +66,7 @@ export function odooToken(gw, id, over = {}) {
 
 /**
  * Start the Odoo double. Returns { url, pushSecret, proc, stop(), records(),
- * faults(switches), resetFaults(), agentReply(body), push(body), authenticate(login, password) }.
+ * faults(switches), resetFaults(), agentReply(body), reassign(body), push(body), authenticate(login, password) }.
  */
 export async function startDouble({ seedFile = ODOO_SEED_FILE, pushSecret = randomBytes(32).toString('hex') } = {}) {
   const proc = spawn('python3', [DOUBLE_SCRIPT, '--host', '127.0.0.1', '--port', '0', '--seed', seedFile], {
@@ -136,6 +136,8 @@ export async function startDouble({ seedFile = ODOO_SEED_FILE, pushSecret = rand
     faults: (switches) => control('faults', switches),
     resetFaults: () => control('faults', { reset: true }),
     agentReply: (body) => control('agent_reply', body),
+    /** A manager gives a support chat to `agent_id` in the back office; the double pushes it as the addon does. */
+    reassign: (body) => control('reassign', body),
     push: (body) => control('push', body),
     /** POST /web/session/authenticate; resolves with the session id of the Set-Cookie. */
     async authenticate(login, password) {

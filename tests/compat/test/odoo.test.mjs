@@ -2,7 +2,8 @@
 // tests/odoo_double/ and the contract docs/odoo-gateway-api.md: identities by
 // JWT and by Odoo session cookie, a support conversation landing in Odoo, the
 // write-behind outbox through an outage, a rejected item parked in the
-// dead-letter table, an agent reply pushed from Odoo, HMAC refusal of pushes.
+// dead-letter table, an agent reply pushed from Odoo, HMAC refusal of pushes,
+// a manager reassigning a support chat (and an agent taking a queued one).
 //
 // Each describe starts its own double (seed tests/fixtures/odoo-seed.json:
 // 1 Ada student of Python 101 and 8 Bo student, 3 Ian its instructor, 4 Oscar
@@ -13,7 +14,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  connect, connectFails, ok, waitFor, assertNone, assertMessage, uniq, delay, until,
+  connect, connectFails, ok, fails, waitFor, assertNone, assertMessage, drain, uniq, delay, until,
 } from '../lib/gateway.mjs';
 import {
   startDouble, startOdooGateway, odooToken, odooHealth, untilOdoo, untilDrained, messagesOf,
@@ -574,5 +575,139 @@ describe('odoo bridge: pushes from Odoo (agent replies, HMAC refusal)', () => {
     await waitFor(sam, 'support:ended', (x) => x.roomId === roomId);
     // ended for the gateway: the visitor may rate it now
     await ok(v, 'support:rate', { roomId, rating: 4 });
+  });
+});
+
+describe('odoo bridge: a manager reassigns a support chat in the back office', () => {
+  // Visitor V's technical_support chat goes to Sam (5, support); a manager
+  // gives it to Bea (6, billing) in Odoo. The double updates its record as
+  // the addon's discuss.channel.write does and pushes the same signed
+  // `conversation` event (odoo_addon/seitech_chat/lib/pushes.py).
+  let double, gw, sam, bea, admin, v, roomId, pushed;
+  const conversationEvent = (data) => ({ id: uuid7(), type: 'conversation', occurred_at: new Date().toISOString(), data });
+  const systemLines = async () => (await ok(v, 'messages:history', { roomId, limit: 100 })).messages
+    .filter((m) => m.type === 'system').map((m) => m.content);
+  before(async () => {
+    double = await startDouble();
+    gw = await startOdooGateway(double, { retryMaxMs: RETRY_MAX_MS });
+    sam = await as(gw, '5');
+    bea = await as(gw, '6');
+    admin = await as(gw, '9');
+    v = await connect(gw, null);
+    roomId = (await ok(v, 'support:start', {
+      name: 'Rea Visitor', email: 'rea@example.org', queryType: 'technical_support', message: 'The quiz does not load',
+    })).conversation.id;
+    await waitFor(v, 'support:assigned', (x) => x.roomId === roomId && x.agent.id === '5');
+    await waitFor(sam, 'conversation:new', (c) => c.id === roomId);
+    await waitFor(sam, 'message', (m) => m.roomId === roomId && m.content === 'Sam Agent joined the chat');
+    drain(sam, 'message'); // from here on, Sam must get nothing more of this room
+    await untilDrained(gw, 20000);
+    assert.equal(String((await double.records()).conversations[roomId].assigned_agent_id), '5');
+  });
+  after(async () => { await gw?.stop(); await double?.stop(); });
+
+  it('the push hands the chat to Bea: support:assigned to the room, conversation:new to Bea, "Bea Billing joined the chat"', async () => {
+    pushed = await double.reassign({ conversation_id: roomId, agent_id: 6, gateway_url: gw.url });
+    assert.equal(pushed.state, 'sent', `the gateway answered ${pushed.status} ${pushed.response}`);
+    assert.deepEqual(pushed.events[0].data, { conversation_id: roomId, status: 'active', assigned_agent_id: '6' },
+      'what the addon sends on a reassignment');
+    assert.deepEqual(await waitFor(v, 'support:assigned', (x) => x.roomId === roomId && x.agent.id === '6'),
+      { roomId, agent: { id: '6', name: 'Bea Billing' } });
+    const conv = await waitFor(bea, 'conversation:new', (c) => c.id === roomId);
+    assert.equal(conv.type, 'support');
+    assert.equal(conv.status, 'active');
+    assert.equal(conv.support.agentId, '6');
+    const ids = conv.participants.map((p) => p.id);
+    assert.ok(ids.includes('6') && !ids.includes('5'), `participants ${JSON.stringify(ids)}`);
+    const joined = await waitFor(v, 'message', (m) => m.type === 'system' && m.content === 'Bea Billing joined the chat');
+    assert.equal(joined.roomId, roomId);
+    await waitFor(bea, 'message', (m) => m.id === joined.id);
+  });
+
+  it('Sam hears it and is told the chat is no longer his (conversation:updated); he is out of the room', async () => {
+    await waitFor(sam, 'support:assigned', (x) => x.roomId === roomId && x.agent.id === '6');
+    const updated = await waitFor(sam, 'conversation:updated', (c) => c.id === roomId);
+    assert.equal(updated.support.agentId, '6');
+    assert.ok(!updated.participants.some((p) => p.id === '5'), 'Sam is no participant any more');
+    // The visitor writes: Bea gets it; Sam's sockets left the room. Marker for
+    // Sam: a direct message from the admin, sent after the visitor's.
+    const fromV = await ok(v, 'message', { roomId, content: uniq('for my new agent') });
+    await waitFor(bea, 'message', (m) => m.id === fromV.message.id);
+    const marker = await ok(admin, 'message', { recipientId: '5', content: uniq('marker for Sam') });
+    await waitFor(sam, 'message', (m) => m.id === marker.message.id);
+    assertNone(sam, 'message', (m) => m.roomId === roomId, '(Sam still gets the room)');
+    await fails(sam, 'forbidden', 'message', { roomId, content: 'am I still here?' });
+    const samList = (await ok(sam, 'conversations:list', { type: 'support' })).conversations;
+    assert.ok(!samList.some((c) => c.id === roomId), 'not in Sam\'s list');
+    const beaList = (await ok(bea, 'conversations:list', { type: 'support' })).conversations;
+    assert.equal(beaList.find((c) => c.id === roomId)?.support.agentId, '6');
+    const answer = await ok(bea, 'message', { roomId, content: uniq('Bea here') });
+    await waitFor(v, 'message', (m) => m.id === answer.message.id);
+  });
+
+  it('Odoo gets the reassignment back through the outbox, and nothing is pushed back again', async () => {
+    await untilDrained(gw, 20000);
+    const rec = await double.records();
+    const conv = rec.conversations[roomId];
+    assert.equal(String(conv.assigned_agent_id), '6');
+    assert.equal(conv.status, 'active');
+    assert.equal(rec.pushes.length, 1, 'the ingest of the gateway\'s write is not pushed back');
+  });
+
+  it('the same reassignment again changes nothing: repeated event id, a new event id, the double again', async () => {
+    const before = await systemLines();
+    const again = await double.push({ events: pushed.events, gateway_url: gw.url });
+    assert.ok(again.status >= 200 && again.status < 300, `repeat answered ${again.status} ${again.response}`);
+    const fresh = await postEvents(gw, { events: [conversationEvent(pushed.events[0].data)], secret: double.pushSecret });
+    assert.equal(fresh.status, 200, `same data, new event id → ${fresh.status} ${fresh.text}`);
+    assert.deepEqual(await double.reassign({ conversation_id: roomId, agent_id: 6, gateway_url: gw.url }), { changed: false },
+      'the addon pushes nothing when the agent does not change');
+    const marker = messageEvent(roomId, { authorId: '6', authorName: 'Bea Billing', content: uniq('marker after the repeats') });
+    assert.equal((await postEvents(gw, { events: [marker], secret: double.pushSecret })).status, 200);
+    await waitFor(v, 'message', (m) => m.id === marker.data.message.id);
+    await waitFor(bea, 'message', (m) => m.id === marker.data.message.id);
+    assertNone(v, 'support:assigned', (x) => x.roomId === roomId, '(a repeat announced the agent again)');
+    assertNone(bea, 'conversation:new', (c) => c.id === roomId, '(a repeat announced the chat again)');
+    assertNone(sam, 'conversation:updated', (c) => c.id === roomId, '(a repeat told Sam again)');
+    assert.deepEqual(await systemLines(), before, 'no new system message');
+  });
+
+  it('a push naming a non-agent, an unknown user or a guest is ignored (2xx); the chat stays Bea\'s', async () => {
+    const events = [
+      conversationEvent({ conversation_id: roomId, status: 'active', assigned_agent_id: '1' }), // Ada, a student
+      conversationEvent({ conversation_id: roomId, status: 'active', assigned_agent_id: '999' }),
+      conversationEvent({ conversation_id: roomId, status: 'active', assigned_agent_id: v.session.userId }),
+      conversationEvent({ conversation_id: roomId, status: 'active', assigned_agent_id: { id: 5 } }),
+      conversationEvent({ conversation_id: roomId, status: 'active', assigned_agent_id: null }),
+    ];
+    const before = await systemLines();
+    const res = await postEvents(gw, { events, secret: double.pushSecret });
+    assert.equal(res.status, 200, `${res.status} ${res.text}`);
+    const marker = messageEvent(roomId, { authorId: '6', authorName: 'Bea Billing', content: uniq('marker after the refusals') });
+    assert.equal((await postEvents(gw, { events: [marker], secret: double.pushSecret })).status, 200);
+    await waitFor(v, 'message', (m) => m.id === marker.data.message.id);
+    assertNone(v, 'support:assigned', (x) => x.roomId === roomId);
+    assert.deepEqual(await systemLines(), before);
+    const mine = (await ok(v, 'conversations:list', {})).conversations.find((c) => c.id === roomId);
+    assert.equal(mine.support.agentId, '6');
+    assert.ok(!mine.participants.some((p) => p.id === '1'));
+  });
+
+  it('an agent taking a queued chat in the back office (the same push) assigns it here', async () => {
+    // course_inquiry → sales: no sales or general agent exists, so it queues.
+    const w = await connect(gw, null);
+    const res = await ok(w, 'support:start', { name: 'Wes Waiting', email: 'wes@example.org', queryType: 'course_inquiry' });
+    const queued = res.conversation.id;
+    assert.equal(res.status, 'queued');
+    await untilDrained(gw, 20000);
+    const take = await double.reassign({ conversation_id: queued, agent_id: 5, gateway_url: gw.url });
+    assert.equal(take.state, 'sent', `${take.status} ${take.response}`);
+    assert.deepEqual(take.events[0].data, { conversation_id: queued, status: 'active', assigned_agent_id: '5' });
+    assert.deepEqual(await waitFor(w, 'support:assigned', (x) => x.roomId === queued), { roomId: queued, agent: { id: '5', name: 'Sam Agent' } });
+    const conv = await waitFor(sam, 'conversation:new', (c) => c.id === queued);
+    assert.equal(conv.status, 'active');
+    const hello = await ok(w, 'message', { roomId: queued, content: uniq('hello Sam') });
+    await waitFor(sam, 'message', (m) => m.id === hello.message.id);
+    w.disconnect();
   });
 });

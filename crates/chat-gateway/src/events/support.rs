@@ -182,6 +182,21 @@ async fn placement_answer(app: &App, room_id: &str, visitor: &str) -> Outcome {
 
 /// Carries out an assignment: records it, brings the agent in, tells both sides.
 async fn assign(app: &App, room_id: &str, agent: &str) {
+    hand_over(app, room_id, agent, None).await;
+}
+
+/// A manager gave an open support chat to `agent` (an Odoo push), taking it
+/// from `previous` when it had an agent. Everyone is told as for an
+/// assignment; the previous agent stops being a participant, its sockets
+/// leave the room, and it gets `conversation:updated` with the chat as it
+/// now stands (the Odoo addon likewise drops the previous agent's Discuss
+/// membership: a chat has one agent).
+pub async fn reassign(app: &App, room_id: &str, agent: &str, previous: Option<&str>) {
+    hand_over(app, room_id, agent, previous.filter(|p| *p != agent)).await;
+    publish_gauges(app);
+}
+
+async fn hand_over(app: &App, room_id: &str, agent: &str, previous: Option<&str>) {
     let update = SupportUpdate {
         agent_id: Some(Some(agent.to_owned())),
         status: Some(SupportStatus::Active),
@@ -200,9 +215,15 @@ async fn assign(app: &App, room_id: &str, agent: &str) {
     if let Err(e) = app.store.add_participant(room_id, agent).await {
         tracing::error!(error = %e, "could not add the agent to its chat");
     }
+    if let Some(previous) = previous {
+        if let Err(e) = app.store.remove_participant(room_id, previous).await {
+            tracing::error!(error = %e, "could not remove the previous agent from its chat");
+        }
+    }
     let _ = app.rooms.refresh(app.store.as_ref(), room_id).await;
     join_user_sockets(app, agent, room_id).await;
     let agent_name = app.people.name_of(agent);
+    // The previous agent's sockets are still in the room: they hear it too.
     let _ = app
         .io
         .to(room_id.to_owned())
@@ -211,6 +232,20 @@ async fn assign(app: &App, room_id: &str, agent: &str) {
             &json!({ "roomId": room_id, "agent": { "id": agent, "name": agent_name } }),
         )
         .await;
+    if let Some(previous) = previous {
+        let _ = app
+            .io
+            .to(user_room(previous))
+            .leave(room_id.to_owned())
+            .await;
+        if let Ok(view) = conversation_for(app, room_id, previous).await {
+            let _ = app
+                .io
+                .to(user_room(previous))
+                .emit("conversation:updated", &view)
+                .await;
+        }
+    }
     system_message(app, room_id, format!("{agent_name} joined the chat")).await;
     if let Ok(view) = conversation_for(app, room_id, agent).await {
         let _ = app

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_core::clock::{now_millis, parse_timestamp};
 use chat_core::model::{Attachment, MessageType};
-use chat_core::validate;
+use chat_core::{validate, Role};
 use chat_store::{Appended, NewMessage, SupportStatus, SupportUpdate};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -201,25 +201,41 @@ async fn message(app: &App, data: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// `conversation`: what a manager changed in the back office. `status:
+/// "ended"` ends the chat; an `assigned_agent_id` other than the chat's agent
+/// hands the chat over to that agent (a queued chat an agent took, or a
+/// reassignment). Applying the same event twice changes nothing the second
+/// time. A chat ended here stays ended.
 async fn conversation(app: &App, data: &Value) -> Result<(), String> {
     let room_id = data
         .get("conversation_id")
         .and_then(Value::as_str)
         .ok_or("no conversation_id")?;
+    let agent = match data.get("assigned_agent_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err("assigned_agent_id is not a user id".into()),
+    };
+    if let Some(agent) = &agent {
+        validate::identifier("assigned_agent_id", agent, &app.limits).map_err(|e| e.message)?;
+        if agent.starts_with("guest_") {
+            return Err("assigned_agent_id names a guest".into());
+        }
+    }
     let room = app
         .rooms
         .get(app.store.as_ref(), room_id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("unknown conversation")?;
-    let ended_here = room
-        .support
-        .as_ref()
-        .is_some_and(|s| s.status == SupportStatus::Ended);
-    if data.get("status").and_then(Value::as_str) == Some("ended")
-        && room.support.is_some()
-        && !ended_here
-    {
+    let Some(support) = room.support.clone() else {
+        return Ok(()); // only support chats have a status or an agent
+    };
+    if support.status == SupportStatus::Ended {
+        return Ok(());
+    }
+    if data.get("status").and_then(Value::as_str) == Some("ended") {
         let update = SupportUpdate {
             status: Some(SupportStatus::Ended),
             ended_at: Some(now_millis()),
@@ -238,7 +254,39 @@ async fn conversation(app: &App, data: &Value) -> Result<(), String> {
             .emit("support:ended", &json!({ "roomId": room_id }))
             .await;
         support::apply(app, changes).await;
+        return Ok(());
     }
+    // No agent named: nothing to hand over. (Odoo refuses to clear the agent
+    // of an active chat; the gateway never takes a chat from its agent
+    // without giving it to another.)
+    let Some(agent) = agent else {
+        return Ok(());
+    };
+    if support.status == SupportStatus::Active && support.agent_id.as_deref() == Some(&agent) {
+        return Ok(()); // already so: a repeated or stale push
+    }
+    crate::odoo::learn(app, std::slice::from_ref(&agent)).await;
+    let role = app
+        .people
+        .get(&agent)
+        .map(|u| u.role)
+        .ok_or("assigned_agent_id names an unknown user")?;
+    match role {
+        Role::SupportAgent => app
+            .support
+            .register_agent(&agent, app.people.agent_config(&agent)),
+        Role::Admin => {}
+        _ => return Err("assigned_agent_id names a user who is not a support agent".into()),
+    }
+    let moved = app
+        .support
+        .reassign(room_id, &support.visitor_id, &agent)
+        .unwrap_or_default();
+    // The store's agent is the one participants and sockets know; the desk's
+    // is the one it counted (they differ only if the desk never knew it).
+    let previous = support.agent_id.clone().or(moved.from);
+    support::reassign(app, room_id, &agent, previous.as_deref()).await;
+    support::apply(app, moved.changes).await;
     Ok(())
 }
 
