@@ -12,6 +12,7 @@ message, so after an ack `chat_notifications_total{channel="any",
 result="rate_limited"}` already tells whether the gate was asked; the mail
 itself goes out afterwards and is waited for, bounded, on the SMTP server.
 """
+import re
 import uuid
 
 import pytest
@@ -112,7 +113,9 @@ def test_offline_participant_gets_one_digest_per_window(gw, smtp, connect):
     assert IAN_EMAIL in msg["To"]
     assert MAIL_FROM in msg["From"]
     assert msg["Subject"] == "New messages from Ada Student"
+    assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", msg["Message-ID"] or ""), msg["Message-ID"]
     text, html = parts(msg)
+    assert re.search(r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\] Ada Student: ", text), text
     for body in (text, html):
         assert "New messages from Ada Student" in body
         assert "Ada Student" in body

@@ -68,6 +68,8 @@ impl Mailer {
             .parse()
             .map_err(|_| MailError::Address(email.to.clone()))?;
         let message = lettre::Message::builder()
+            // RFC 5322 wants one, and spam filters count its absence against a mail.
+            .message_id(None)
             .from(self.from.clone())
             .to(to)
             .subject(email.subject)
@@ -103,7 +105,8 @@ pub fn transcript(title: &str, messages: &[Message], public_url: &str) -> (Strin
     );
     for m in messages {
         let when = format_millis(m.created_at);
-        let when = when.get(..16).unwrap_or(&when).replace('T', " ");
+        // Minutes are enough; the zone is said because readers are anywhere.
+        let when = format!("{} UTC", when.get(..16).unwrap_or(&when).replace('T', " "));
         text.push_str(&format!("[{when}] {}: {}\n", m.author_name, m.content));
         html.push_str(&format!(
             "<p><small>{when}</small> <strong>{}</strong>: {}</p>",
