@@ -86,8 +86,10 @@ pub fn view(app: &App, r: &Record) -> Attachment {
     }
 }
 
-/// Re-signs the URLs of stored messages' attachments (history, sync), so a
-/// page read later still carries URLs that work.
+/// Re-signs the URLs of stored messages' attachments, so that a stored
+/// message sent out later still carries URLs that work: history, sync, a
+/// conversation's `lastMessage` (list, join, `conversation:new`), an edit, a
+/// resend's ack, emails.
 pub fn refresh_urls(app: &App, messages: &mut [Message]) {
     let exp = expiry(app);
     for a in messages.iter_mut().flat_map(|m| m.attachments.iter_mut()) {

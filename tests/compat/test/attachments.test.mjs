@@ -1,7 +1,8 @@
 // §8 attachments: upload checked by content, attach to a message, download by
 // participants only (token or signed URL), safe headers, ranges, thumbnails,
 // refusals that keep nothing, the size cap without the server buffering the
-// body, and the sweeper of uploads nobody attached.
+// body, URLs re-signed wherever a stored message goes out again, and the
+// sweeper of uploads nobody attached.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -256,6 +257,62 @@ describe('attachments', () => {
     const exact = await upload(gw, tAda, Buffer.alloc(LIMIT, 0x62), 'exact.txt');
     assert.equal(exact.status, 201, 'exactly the limit is fine');
     await assertHealthy(gw);
+  });
+});
+
+describe('stored messages carry freshly signed attachment URLs', () => {
+  // Signed URLs live 2 s here (--attachment-url-ttl-secs), so that the URL a
+  // message was sent with expires within the test. Every way a stored
+  // message goes out again must carry a URL that still downloads.
+  const TTL_SECS = 2;
+  const text = Buffer.from('Slides for the exam\n');
+  let gw, ada, ian, room, sent, clientId;
+  const downloads = async (url, what) => {
+    assert.match(url, /\?exp=\d+&sig=/, `${what}: a signed URL`);
+    const exp = Number(new URL(url, gw.url).searchParams.get('exp'));
+    assert.ok(exp >= Math.floor(Date.now() / 1000), `${what}: exp ${exp} is not in the past`);
+    const res = await get(gw, url);
+    assert.equal(res.status, 200, `${what}: ${url} → ${res.status}`);
+    assert.deepEqual(res.body, text, `${what}: the file`);
+  };
+  before(async () => {
+    gw = await startGateway({ args: ['--attachment-url-ttl-secs', String(TTL_SECS)] });
+    ada = await connect(gw, '1');
+    ian = await connect(gw, '2');
+    room = await directRoom(ada, '2');
+    await waitFor(ian, 'message', (m) => m.roomId === room);
+    const up = await upload(gw, gw.token('1'), text, 'slides.txt');
+    assert.equal(up.status, 201, JSON.stringify(up.body));
+    clientId = `c-${Date.now()}`;
+    sent = (await ok(ada, 'message', { roomId: room, content: '', attachments: [up.body.id], clientId })).message;
+    await waitFor(ian, 'message', (m) => m.id === sent.id);
+    // Wait (bounded) until the URL the message was sent with has expired.
+    const first = sent.attachments[0].url;
+    await until(async () => (await get(gw, first)).status === 403, 'the original signed URL expires', (TTL_SECS + 5) * 1000, 200);
+  });
+  after(async () => { await gw?.stop(); });
+
+  it('conversations:list: lastMessage\'s attachment URL downloads after the original expired', async () => {
+    const list = (await ok(ian, 'conversations:list', {})).conversations;
+    const conv = list.find((c) => c.id === room);
+    assert.equal(conv.lastMessage.id, sent.id, 'the file message is the last one');
+    assert.notEqual(conv.lastMessage.attachments[0].url, sent.attachments[0].url, 're-signed');
+    await downloads(conv.lastMessage.attachments[0].url, 'conversations:list lastMessage');
+  });
+
+  it('join\'s room and a resend\'s ack (same clientId) carry fresh URLs too', async () => {
+    const joined = (await ok(ian, 'join', { roomId: room })).room;
+    await downloads(joined.lastMessage.attachments[0].url, 'join ack room.lastMessage');
+    const again = (await ok(ada, 'message', { roomId: room, content: '', attachments: [sent.attachments[0].id], clientId })).message;
+    assert.equal(again.id, sent.id, 'the resend is the first message');
+    await downloads(again.attachments[0].url, 'the resend\'s ack');
+  });
+
+  it('message:edit: the ack and message:updated carry fresh URLs', async () => {
+    const edited = (await ok(ada, 'message:edit', { messageId: sent.id, content: 'with a caption' })).message;
+    await downloads(edited.attachments[0].url, 'message:edit ack');
+    const updated = await waitFor(ian, 'message:updated', (m) => m.id === sent.id);
+    await downloads(updated.attachments[0].url, 'message:updated');
   });
 });
 

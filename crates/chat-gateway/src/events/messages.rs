@@ -85,7 +85,11 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
         .await
         .map_err(store_error)?;
     let message = match appended {
-        Appended::Duplicate(first) => return ack_data("message", &first),
+        Appended::Duplicate(mut first) => {
+            // The first send, possibly long ago: its attachment URLs are re-signed.
+            crate::attachments::refresh_urls(app, std::slice::from_mut(&mut first));
+            return ack_data("message", &first);
+        }
         Appended::New(m) => m,
     };
     crate::attachments::link(app, &message).await;
@@ -230,11 +234,12 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
     let room = member_room(ctx, &message.room_id).await?;
     check_writable(ctx, &room)?;
     let _ordered = app.message_locks.lock(&id).await;
-    let updated = app
+    let mut updated = app
         .store
         .edit_message(&id, content, now_millis())
         .await
         .map_err(store_error)?;
+    crate::attachments::refresh_urls(app, std::slice::from_mut(&mut updated));
     let _ = app
         .io
         .to(room.id.clone())

@@ -96,8 +96,13 @@ pub fn conversation_view(app: &App, summary: ConversationSummary) -> Conversatio
     let ConversationSummary {
         record,
         unread_count,
-        last_message,
+        mut last_message,
     } = summary;
+    // A stored message's attachment URLs were signed when it was sent: sign
+    // them again, as history and sync do, so a list read later still works.
+    if let Some(m) = last_message.as_mut() {
+        crate::attachments::refresh_urls(app, std::slice::from_mut(m));
+    }
     let participants = participants_view(app, &record);
     let support = record
         .support

@@ -475,7 +475,8 @@ pub async fn transcript(ctx: &Ctx, data: Value) -> Outcome {
     {
         return Err(ChatError::rate_limited());
     }
-    let messages = app.store.transcript(&room.id).await.map_err(store_error)?;
+    let mut messages = app.store.transcript(&room.id).await.map_err(store_error)?;
+    crate::attachments::refresh_urls(app, &mut messages);
     let title = format!("Your chat with Seitech support ({})", support.visitor_name);
     let (text, html) = render_transcript(&title, &messages, &app.config.public_url);
     mailer
