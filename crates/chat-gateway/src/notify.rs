@@ -108,6 +108,44 @@ pub async fn subscribe(ctx: &Ctx, data: Value) -> Outcome {
     Ok(out)
 }
 
+/// Longest endpoint `push:subscribe` accepts (and so the longest stored).
+const MAX_ENDPOINT_CHARS: usize = 2048;
+
+/// `push:unsubscribe { endpoint }`: forgets the caller's subscription with
+/// that endpoint (a browser signing out). Only the caller's own: another
+/// user's subscription with the same endpoint is left alone, and the answer
+/// does not say whether one exists. Acks `{ removed }`.
+pub async fn unsubscribe(ctx: &Ctx, data: Value) -> Outcome {
+    if ctx.me.is_guest || ctx.me.role == Role::Public {
+        return Err(ChatError::forbidden("guests do not get notifications"));
+    }
+    let endpoint = match data.as_object().map(|o| o.get("endpoint")) {
+        None => return Err(ChatError::invalid("payload must be an object")),
+        Some(None | Some(Value::Null)) => return Err(ChatError::invalid("endpoint is required")),
+        Some(Some(Value::String(e))) => e.clone(),
+        Some(Some(_)) => return Err(ChatError::invalid("endpoint must be a string")),
+    };
+    if endpoint.is_empty() {
+        return Err(ChatError::invalid("endpoint must not be empty"));
+    }
+    if endpoint.len() > MAX_ENDPOINT_CHARS {
+        return Err(ChatError::too_large("endpoint is too long"));
+    }
+    let app = ctx.app.clone();
+    let user = ctx.me.user_id.clone();
+    let removed =
+        tokio::task::spawn_blocking(move || app.notifier.subs.remove_for_user(&user, &endpoint))
+            .await
+            .map_err(|_| ChatError::unavailable("try again"))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot remove a push subscription");
+                ChatError::unavailable("try again")
+            })?;
+    let mut out = Map::new();
+    out.insert("removed".into(), Value::Bool(removed));
+    Ok(out)
+}
+
 /// Called for every new message after it is emitted to its room.
 pub async fn offline_participants(app: &App, room: &ConversationRecord, message: &Message) {
     if room.kind == ConversationType::Channel || message.kind == MessageType::System {

@@ -118,6 +118,17 @@ impl Subscriptions {
         Ok(())
     }
 
+    /// Removes `user`'s subscription with this endpoint; `false` when `user`
+    /// has none with it (another user's subscription is never touched).
+    pub fn remove_for_user(&self, user: &str, endpoint: &str) -> Result<bool, NotifyError> {
+        let n = self.db.lock().execute(
+            "DELETE FROM push_subscriptions WHERE endpoint = ?1 AND user_id = ?2",
+            params![endpoint, user],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Removes a subscription whoever it belongs to (the push service said it is gone).
     pub fn remove(&self, endpoint: &str) -> Result<(), NotifyError> {
         self.db.lock().execute(
             "DELETE FROM push_subscriptions WHERE endpoint = ?1",
@@ -309,6 +320,26 @@ mod tests {
         subs.remove("https://a/1").unwrap();
         assert!(subs.for_user("1").unwrap().is_empty());
         assert_eq!(subs.for_user("2").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_user_removes_only_its_own_subscription() {
+        let dir = tempfile::tempdir().unwrap();
+        let subs = Subscriptions::open(&dir.path().join("n.db")).unwrap();
+        subs.add("1", &sub("https://a/1"), 1).unwrap();
+        subs.add("2", &sub("https://a/2"), 2).unwrap();
+        assert!(
+            !subs.remove_for_user("1", "https://a/2").unwrap(),
+            "not its own"
+        );
+        assert_eq!(subs.for_user("2").unwrap(), vec![sub("https://a/2")]);
+        assert!(!subs.remove_for_user("1", "https://a/none").unwrap());
+        assert!(subs.remove_for_user("1", "https://a/1").unwrap());
+        assert!(subs.for_user("1").unwrap().is_empty());
+        assert!(
+            !subs.remove_for_user("1", "https://a/1").unwrap(),
+            "already gone"
+        );
     }
 
     #[test]

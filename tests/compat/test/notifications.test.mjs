@@ -1,4 +1,5 @@
-// §7 offline notifications: push:subscribe, Web Push to a local push service
+// §7 offline notifications: push:subscribe and push:unsubscribe (the
+// caller's own subscription only), Web Push to a local push service
 // started here (the VAPID JWT's ES256 signature is verified and the aes128gcm
 // payload decrypted per RFC 8291), at most one per conversation per window,
 // nothing to guests, nothing to connected users.
@@ -148,6 +149,60 @@ describe('offline notifications (Web Push)', () => {
     const metrics = (await gw.metrics()).text;
     assert.match(metrics, /chat_notifications_total\{channel="push",result="sent"\} [2-9]/);
     assert.match(metrics, /chat_notifications_total\{channel="any",result="rate_limited"\} [1-9]/);
+  });
+
+  it('push:unsubscribe validates, and removes the caller\'s own subscription only', async () => {
+    // Dan (6) subscribes; Eve (a student) and Ruth (an admin) know his
+    // endpoint and try to remove it. Jill (7) is the witness: in a group with
+    // Dan, she is notified after him by the same task, so once her push has
+    // arrived, Dan's (if any) has too.
+    const dan = await connect(gw, '6');
+    const jill = await connect(gw, '7');
+    const eve = await connect(gw, '11');
+    const ruth = await connect(gw, '10');
+    const danSub = browserSubscription(`${push.origin}/sub/dan`);
+    const jillSub = browserSubscription(`${push.origin}/sub/jill`);
+    await ok(dan, 'push:subscribe', danSub.wire);
+    await ok(jill, 'push:subscribe', jillSub.wire);
+
+    await fails(eve, 'invalid', 'push:unsubscribe', {});
+    await fails(eve, 'invalid', 'push:unsubscribe', { endpoint: 42 });
+    await fails(eve, 'invalid', 'push:unsubscribe', { endpoint: '' });
+    await fails(eve, 'invalid', 'push:unsubscribe', 'nope');
+    await fails(eve, 'too_large', 'push:unsubscribe', { endpoint: `${push.origin}/${'x'.repeat(3000)}` });
+    await fails(await connect(gw, null), 'forbidden', 'push:unsubscribe', { endpoint: danSub.wire.endpoint });
+    // Someone else's endpoint: acked like an endpoint one never had, nothing removed.
+    assert.deepEqual(await ok(eve, 'push:unsubscribe', { endpoint: danSub.wire.endpoint }), { ok: true, removed: false });
+    assert.deepEqual(await ok(ruth, 'push:unsubscribe', danSub.wire), { ok: true, removed: false });
+
+    const offline = async () => {
+      const gone = [waitFor(admin, 'user:offline', (u) => u === '6'), waitFor(admin, 'user:offline', (u) => u === '7')];
+      dan.disconnect();
+      jill.disconnect();
+      await Promise.all(gone);
+    };
+    const group = async () => (await ok(admin, 'conversation:create', { type: 'group', participantIds: ['6', '7'], name: uniq('push group') })).conversation.id;
+    const g1 = await group();
+    await offline();
+    let start = push.requests.length;
+    await ok(admin, 'message', { roomId: g1, content: uniq('to Dan and Jill') });
+    await until(() => push.requests.slice(start).some((r) => r.url === '/sub/jill'), 'the push to Jill', 5000);
+    assert.deepEqual(push.requests.slice(start).map((r) => r.url), ['/sub/dan', '/sub/jill'],
+      'Dan\'s subscription survived the others\' attempts');
+
+    // Dan removes his own: removed once, then there is nothing left to remove.
+    await dan.connect();
+    await jill.connect();
+    await waitFor(dan, 'session');
+    await waitFor(jill, 'session');
+    assert.deepEqual(await ok(dan, 'push:unsubscribe', { endpoint: danSub.wire.endpoint }), { ok: true, removed: true });
+    assert.deepEqual(await ok(dan, 'push:unsubscribe', { endpoint: danSub.wire.endpoint }), { ok: true, removed: false });
+    const g2 = await group();
+    await offline();
+    start = push.requests.length;
+    await ok(admin, 'message', { roomId: g2, content: uniq('to Dan and Jill again') });
+    await until(() => push.requests.slice(start).some((r) => r.url === '/sub/jill'), 'the second push to Jill', 5000);
+    assert.deepEqual(push.requests.slice(start).map((r) => r.url), ['/sub/jill'], 'nothing to Dan any more');
   });
 
   it('connected users and guests get no push', async () => {

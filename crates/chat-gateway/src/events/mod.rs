@@ -64,6 +64,7 @@ async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
         "support:transcript" => support::transcript(ctx, data).await,
         "agent:status" => support::agent_status(ctx, data).await,
         "push:subscribe" => crate::notify::subscribe(ctx, data).await,
+        "push:unsubscribe" => crate::notify::unsubscribe(ctx, data).await,
         _ => Err(ChatError::invalid("unknown event")),
     }
 }
