@@ -138,6 +138,8 @@ describe('ChatProvider web push', () => {
   let subscribed: Array<{ userVisibleOnly: boolean; applicationServerKey: Uint8Array }> = [];
   let keyStatus = 200;
   let fetchCalls: string[] = [];
+  /** What happened on sign-out, in order. */
+  let order: string[] = [];
 
   function setGlobal(target: object, name: string, value: unknown) {
     const had = Object.prototype.hasOwnProperty.call(target, name);
@@ -152,17 +154,24 @@ describe('ChatProvider web push', () => {
   function installPushBrowser(permission: NotificationPermission) {
     subscribed = [];
     fetchCalls = [];
+    order = [];
+    let current: object | null = null;
     const registration = {
       pushManager: {
-        getSubscription: async () => null,
+        getSubscription: async () => current,
         subscribe: async (o: { userVisibleOnly: boolean; applicationServerKey: Uint8Array }) => {
           subscribed.push(o);
-          return {
+          current = {
             endpoint: 'https://push.example/sub-1',
             options: { applicationServerKey: o.applicationServerKey.buffer },
             toJSON: () => ({ endpoint: 'https://push.example/sub-1', keys: { p256dh: 'P', auth: 'A' } }),
-            unsubscribe: async () => true,
+            unsubscribe: async () => {
+              order.push('browser unsubscribed');
+              current = null;
+              return true;
+            },
           };
+          return current;
         },
       },
     };
@@ -171,6 +180,7 @@ describe('ChatProvider web push', () => {
     setGlobal(navigator, 'serviceWorker', {
       register: async () => registration,
       ready: Promise.resolve(registration),
+      getRegistration: async () => registration,
       addEventListener: () => undefined,
       removeEventListener: () => undefined,
     });
@@ -209,6 +219,43 @@ describe('ChatProvider web push', () => {
     });
     await waitFor(() => expect(api.state.connection).toBe('connected'));
     expect(socket.emitsOf('push:subscribe')).toHaveLength(1);
+  });
+
+  it('disablePush tells the gateway (push:unsubscribe), then drops the browser\'s subscription', async () => {
+    installPushBrowser('granted');
+    socket.handlers['push:unsubscribe'] = () => {
+      order.push('gateway told');
+      return { ok: true, removed: true };
+    };
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.pushStatus).toBe('subscribed'));
+    expect(await act(() => api.disablePush())).toBe(true);
+    expect(socket.emitsOf('push:unsubscribe')).toEqual([{ endpoint: 'https://push.example/sub-1' }]);
+    expect(order).toEqual(['gateway told', 'browser unsubscribed']);
+    expect(api.pushStatus).toBe('idle');
+    // Nothing left: a second call tells no one.
+    expect(await act(() => api.disablePush())).toBe(false);
+    expect(socket.emitsOf('push:unsubscribe')).toHaveLength(1);
+  });
+
+  it('disablePush drops the browser\'s subscription even when the gateway refuses or is gone', async () => {
+    installPushBrowser('granted');
+    socket.handlers['push:unsubscribe'] = () => ({ ok: false, error: { code: 'unavailable', message: 'try again' } });
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.pushStatus).toBe('subscribed'));
+    act(() => {
+      socket.disconnect();
+    });
+    expect(await act(() => api.disablePush())).toBe(true);
+    expect(order).toEqual(['browser unsubscribed']);
   });
 
   it('does nothing before the user allowed notifications; enablePush then does it', async () => {

@@ -7,6 +7,7 @@ import {
   unsubscribeFromPush,
   urlBase64ToUint8Array,
   type PushSubscribeOptions,
+  type PushUnsubscribeOptions,
   type PushSubscriptionLike,
   type ServiceWorkerContainerLike,
 } from '@/lib/web-push';
@@ -265,6 +266,35 @@ describe('unsubscribeFromPush', () => {
 
   it('is a no-op without push or without a subscription', async () => {
     await expect(unsubscribeFromPush(null)).resolves.toBe(false);
-    await expect(unsubscribeFromPush(fakeBrowser(null).container)).resolves.toBe(false);
+    const emit = vi.fn(async () => ({ ok: true as const }));
+    await expect(unsubscribeFromPush(fakeBrowser(null).container, { emit })).resolves.toBe(false);
+    expect(emit).not.toHaveBeenCalled();
+  });
+
+  it('tells the gateway the endpoint (push:unsubscribe) before dropping the subscription', async () => {
+    const existing = fakeSub('https://push.example/old', KEY_BYTES);
+    const browser = fakeBrowser(existing);
+    const emit = vi.fn(async () => {
+      expect(existing.unsubscribed).toBe(false);
+      return { ok: true as const, removed: true };
+    });
+    await expect(unsubscribeFromPush(browser.container, { emit })).resolves.toBe(true);
+    expect(emit).toHaveBeenCalledWith('push:unsubscribe', { endpoint: 'https://push.example/old' });
+    expect(existing.unsubscribed).toBe(true);
+  });
+
+  it('drops the subscription whatever the gateway answers, or if it never answers (bounded)', async () => {
+    const emits: Array<NonNullable<PushUnsubscribeOptions['emit']>> = [
+      async () => ({ ok: false, error: { code: 'unavailable', message: 'try again' } }),
+      async () => {
+        throw new Error('socket gone');
+      },
+      () => new Promise<never>(() => undefined),
+    ];
+    for (const emit of emits) {
+      const existing = fakeSub('https://push.example/old', KEY_BYTES);
+      await expect(unsubscribeFromPush(fakeBrowser(existing).container, { emit, timeoutMs: 20 })).resolves.toBe(true);
+      expect(existing.unsubscribed).toBe(true);
+    }
   });
 });

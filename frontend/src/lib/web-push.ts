@@ -1,8 +1,9 @@
 // Web Push: the gateway's VAPID public key (GET /api/chat/push/key, 404 when
 // the gateway has no key), the service worker (public/sw.js), the browser's
 // push subscription, and `push:subscribe { endpoint, keys: { p256dh, auth } }`
-// over the socket. Plain TypeScript with its browser parts passed in, so the
-// flow is unit-tested with fakes.
+// (on sign-out `push:unsubscribe { endpoint }`) over the socket. Plain
+// TypeScript with its browser parts passed in, so the flow is unit-tested
+// with fakes.
 
 import type { Ack } from './chat-types';
 
@@ -199,17 +200,38 @@ export async function subscribeToPush(opts: PushSubscribeOptions): Promise<PushR
   }
 }
 
+export interface PushUnsubscribeOptions {
+  /**
+   * `push:unsubscribe` over the socket, with its ack: the gateway forgets the
+   * subscription at once. Without it (no socket, e.g. the token was refused)
+   * the gateway forgets it only when the push service answers 410 Gone.
+   */
+  emit?: (event: 'push:unsubscribe', payload: { endpoint: string }) => Promise<Ack<object>>;
+  timeoutMs?: number;
+}
+
 /**
- * Drops this browser's push subscription (on sign-out: the push service then
- * answers the gateway 410 Gone and the gateway forgets it). Never throws.
+ * Drops this browser's push subscription (on sign-out): tells the gateway
+ * first (`push:unsubscribe`, when `emit` is given; its failure does not stop
+ * the rest), then unsubscribes the browser. Never throws; true when the
+ * browser had a subscription and dropped it.
  */
-export async function unsubscribeFromPush(serviceWorker: ServiceWorkerContainerLike | null, timeoutMs = PUSH_STEP_TIMEOUT_MS): Promise<boolean> {
+export async function unsubscribeFromPush(
+  serviceWorker: ServiceWorkerContainerLike | null,
+  { emit, timeoutMs = PUSH_STEP_TIMEOUT_MS }: PushUnsubscribeOptions = {},
+): Promise<boolean> {
   if (!serviceWorker?.getRegistration) return false;
   try {
     const registration = await bounded(serviceWorker.getRegistration('/'), timeoutMs, 'the service worker lookup');
     if (!registration) return false;
     const sub = await bounded(registration.pushManager.getSubscription(), timeoutMs, 'reading the push subscription');
-    return sub ? await bounded(sub.unsubscribe(), timeoutMs, 'the push unsubscription') : false;
+    if (!sub) return false;
+    const endpoint = sub.toJSON().endpoint ?? sub.endpoint;
+    if (emit && endpoint) {
+      // Best effort: the browser's subscription is dropped whatever the gateway says.
+      await bounded(emit('push:unsubscribe', { endpoint }), timeoutMs, 'telling the gateway').catch(() => undefined);
+    }
+    return await bounded(sub.unsubscribe(), timeoutMs, 'the push unsubscription');
   } catch {
     return false;
   }

@@ -1,7 +1,7 @@
 'use client';
 
 import React, { useCallback, useEffect, useState } from 'react';
-import { ChatInterface, ChatProvider } from '@/components/chat';
+import { ChatInterface, ChatProvider, useChat } from '@/components/chat';
 import { chatUrl } from '@/lib/socket-client';
 import { browserServiceWorker, unsubscribeFromPush } from '@/lib/web-push';
 
@@ -62,8 +62,10 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
   const signOut = useCallback(() => {
     localStorage.removeItem(TOKEN_KEY);
     setToken(null);
-    // This browser's pushes were for the user leaving: drop the subscription
-    // (the push service then answers the gateway 410 and it forgets it).
+    // This browser's pushes were for the user leaving: drop the subscription.
+    // The Sign out button has told the gateway already (push:unsubscribe);
+    // after a refused token there is no socket to tell it with, and the push
+    // service answers the gateway 410 on the next push instead.
     void unsubscribeFromPush(browserServiceWorker());
   }, []);
 
@@ -111,10 +113,32 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
     <div className="flex h-[100dvh] flex-col">
       <ChatProvider url={url} token={token} onAuthFailed={signOut}>
         <ChatInterface className="flex-1" initialRoomId={roomId} />
+        <SignOutButton onSignedOut={signOut} />
       </ChatProvider>
-      <button type="button" onClick={signOut} className="border-t border-chat-border py-1 text-xs text-chat-muted">
-        Sign out
-      </button>
     </div>
+  );
+}
+
+/** Inside the provider: tells the gateway to forget this browser's push subscription before the socket goes. */
+export function SignOutButton({ onSignedOut }: { onSignedOut: () => void }) {
+  const { disablePush } = useChat();
+  const [busy, setBusy] = useState(false);
+  const click = async () => {
+    setBusy(true);
+    try {
+      await disablePush();
+    } finally {
+      onSignedOut();
+    }
+  };
+  return (
+    <button
+      type="button"
+      onClick={() => void click()}
+      disabled={busy}
+      className="border-t border-chat-border py-1 text-xs text-chat-muted disabled:opacity-50"
+    >
+      Sign out
+    </button>
   );
 }

@@ -21,6 +21,7 @@ import {
   browserServiceWorker,
   notificationPermission,
   subscribeToPush,
+  unsubscribeFromPush,
   SERVICE_WORKER_URL,
   type PushResult,
   type PushStatus,
@@ -85,6 +86,12 @@ export interface ChatContextValue {
   pushStatus: PushStatus;
   /** Subscribes this browser to Web Push (after the user allowed notifications). Never throws. */
   enablePush: () => Promise<PushResult>;
+  /**
+   * Drops this browser's Web Push subscription, telling the gateway first
+   * (`push:unsubscribe`) so that it stops at once (call it on sign-out,
+   * while still connected). Never throws.
+   */
+  disablePush: () => Promise<boolean>;
 }
 
 const ChatContext = createContext<ChatContextValue | null>(null);
@@ -324,6 +331,19 @@ export function ChatProvider({
     });
     return run;
   }, [url]);
+  const disablePush = useCallback(async (): Promise<boolean> => {
+    // A subscription on its way would come back after the unsubscription.
+    if (pushRun.current) await pushRun.current;
+    const dropped = await unsubscribeFromPush(browserServiceWorker(), {
+      emit: (event, payload) => {
+        const socket = socketRef.current;
+        if (!socket) return Promise.resolve({ ok: false, error: { code: 'offline', message: 'Not connected' } });
+        return emitWithAck<object>(socket, event, payload);
+      },
+    });
+    setPushStatus('idle');
+    return dropped;
+  }, []);
   const enablePushRef = useRef(enablePush);
   enablePushRef.current = enablePush;
 
@@ -830,6 +850,7 @@ export function ChatProvider({
       draftVersion,
       pushStatus,
       enablePush,
+      disablePush,
     }),
     [
       state,
@@ -863,6 +884,7 @@ export function ChatProvider({
       draftVersion,
       pushStatus,
       enablePush,
+      disablePush,
     ],
   );
 
