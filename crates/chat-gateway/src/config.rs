@@ -133,6 +133,11 @@ pub struct Config {
     /// Longest wait between retries while Odoo is down.
     #[arg(long, env = "ODOO_RETRY_MAX_MS", default_value_t = 30_000)]
     pub odoo_retry_max_ms: u64,
+    /// How long an event waits for Odoo to say who a user is (role, courses)
+    /// before routing goes by what is cached. The lookup itself goes on and
+    /// fills the cache for the next event.
+    #[arg(long, env = "ODOO_LOOKUP_WAIT_MS", default_value_t = 2_000)]
+    pub odoo_lookup_wait_ms: u64,
     /// Log as JSON lines (LOG_FORMAT=json).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -180,9 +180,16 @@ function binaryKnows(flag) {
  * binary lists them in --help, and always as ODOO_* env too, so that a build
  * without the bridge still starts and the tests report what it does instead.
  */
-export async function startOdooGateway(double, { retryMaxMs = 500, timeoutMs, batchSize, args = [], env = {} } = {}) {
+export async function startOdooGateway(double, {
+  retryMaxMs = 500, timeoutMs, batchSize, args = [], env = {},
+  // Generous: on a loaded machine the double can take seconds to answer whois,
+  // and a test that creates a conversation right after connecting needs the
+  // users' courses (the gateway's 2 s default would then deny it).
+  lookupWaitMs = 10000,
+} = {}) {
   const tuning = [['--odoo-retry-max-ms', 'ODOO_RETRY_MAX_MS', retryMaxMs],
     ['--odoo-timeout-ms', 'ODOO_TIMEOUT_MS', timeoutMs],
+    ['--odoo-lookup-wait-ms', 'ODOO_LOOKUP_WAIT_MS', lookupWaitMs],
     ['--odoo-batch-size', 'ODOO_BATCH_SIZE', batchSize]];
   const flags = [];
   const tuningEnv = {};

@@ -28,6 +28,7 @@ pub struct OdooBridge {
     pub push_secret: Option<String>,
     pub batch_size: usize,
     pub retry_max: Duration,
+    lookup_wait: Duration,
     health: Mutex<Health>,
     sessions: DashMap<String, (Identity, Instant)>,
     known: DashMap<String, Instant>,
@@ -64,6 +65,7 @@ impl OdooBridge {
             push_secret: c.odoo_push_secret.clone().filter(|s| !s.is_empty()),
             batch_size: c.odoo_batch_size.clamp(1, 500),
             retry_max: Duration::from_millis(c.odoo_retry_max_ms.max(100)),
+            lookup_wait: Duration::from_millis(c.odoo_lookup_wait_ms),
             health: Mutex::new(Health {
                 status: "starting",
                 last_error: None,
@@ -212,11 +214,22 @@ impl OdooBridge {
 }
 
 /// Refreshes what the gateway knows of these users from Odoo, waiting at most
-/// a moment: when Odoo is slow or down, routing uses what is cached.
+/// `--odoo-lookup-wait-ms`: when Odoo is slow or down, routing uses what is
+/// cached. The lookup runs on its own task, so a wait that gives up does not
+/// cancel it: its answer still fills the cache for the user's next event
+/// (cancelled, a slow Odoo would never teach the gateway anything).
 pub async fn learn(app: &App, ids: &[String]) {
-    if let Some(odoo) = &app.odoo {
-        let _ = tokio::time::timeout(Duration::from_secs(2), odoo.ensure_known(app, ids)).await;
-    }
+    let Some(odoo) = &app.odoo else {
+        return;
+    };
+    let wait = odoo.lookup_wait;
+    let (task_app, ids) = (app.clone(), ids.to_vec());
+    let lookup = tokio::spawn(async move {
+        if let Some(odoo) = &task_app.odoo {
+            odoo.ensure_known(&task_app, &ids).await;
+        }
+    });
+    let _ = tokio::time::timeout(wait, lookup).await;
 }
 
 fn learn_courses(app: &App, user: &odoo_rpc::gateway_api::OdooUser) {
