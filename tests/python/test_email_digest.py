@@ -13,6 +13,7 @@ result="rate_limited"}` already tells whether the gate was asked; the mail
 itself goes out afterwards and is waited for, bounded, on the SMTP server.
 """
 import re
+import socket
 import uuid
 
 import pytest
@@ -220,3 +221,42 @@ def test_guest_participant_never_gets_email(gw, smtp, connect):
     wait_until(lambda: sent(gw) == 1, "email sent counter = 1")
     assert smtp.count() == 1
     assert rate_limited(gw) == 0 and failed(gw) == 0
+
+
+def closed_port():
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_failed_email_gives_the_window_back():
+    # The SMTP server is down: the notification fails, and the next message
+    # tries again instead of the window keeping Ian from hearing anything.
+    g = Gateway(extra_args=["--smtp-url", f"smtp://127.0.0.1:{closed_port()}",
+                            "--mail-from", MAIL_FROM, "--notify-interval-secs", "3600"])
+    ada = Client(g, token=g.token(*ADA))
+    try:
+        room = ada.ok("message", {"recipientId": IAN[0], "content": uniq("first")})["message"]["roomId"]
+        wait_until(lambda: failed(g) == 1, "email failed counter = 1")
+        ada.ok("message", {"roomId": room, "content": uniq("second")})
+        wait_until(lambda: failed(g) == 2, "the second message was tried too")
+        assert rate_limited(g) == 0 and sent(g) == 0
+    finally:
+        ada.close()
+        g.stop()
+
+
+def test_nothing_configured_opens_no_window():
+    # No SMTP, no Web Push, no Odoo: nobody can be notified, so nothing is
+    # gated or counted (the rate-limited counter used to climb regardless).
+    g = Gateway(extra_args=["--notify-interval-secs", "3600"])
+    ada = Client(g, token=g.token(*ADA))
+    try:
+        room = ada.ok("message", {"recipientId": IAN[0], "content": uniq("first")})["message"]["roomId"]
+        ada.ok("message", {"roomId": room, "content": uniq("second")})
+        # decided before each ack (see the module's docstring)
+        assert rate_limited(g) == 0 and sent(g) == 0 and failed(g) == 0
+    finally:
+        ada.close()
+        g.stop()

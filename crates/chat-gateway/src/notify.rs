@@ -151,6 +151,10 @@ pub async fn offline_participants(app: &App, room: &ConversationRecord, message:
     if room.kind == ConversationType::Channel || message.kind == MessageType::System {
         return;
     }
+    if app.notifier.pusher.is_none() && app.odoo.is_none() && app.mailer.is_none() {
+        // No way to reach anyone: no window is opened, nothing is counted.
+        return;
+    }
     let now = Instant::now();
     let targets: Vec<String> = room
         .participants
@@ -177,7 +181,9 @@ pub async fn offline_participants(app: &App, room: &ConversationRecord, message:
     );
     tokio::spawn(async move {
         for user in targets {
-            notify_one(&app, &room, &message, &user).await;
+            if !notify_one(&app, &room, &message, &user).await {
+                app.notifier.gate.release(&user, &room.id, now);
+            }
         }
     });
 }
@@ -202,96 +208,159 @@ fn preview(message: &Message) -> String {
     body
 }
 
-async fn notify_one(app: &App, room: &ConversationRecord, message: &Message, user: &str) {
-    if let Some(pusher) = &app.notifier.pusher {
-        let (a, u) = (app.clone(), user.to_owned());
-        let subs = tokio::task::spawn_blocking(move || a.notifier.subs.for_user(&u))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let payload = json!({
-            "title": title(room, message),
-            "body": preview(message),
-            "roomId": room.id,
-            "messageId": message.id,
-            "authorId": message.author_id,
-            // The chat page is the frontend's, not the gateway's: its first CORS origin.
-            "url": format!("{}/chat?room={}", app.config.cors_origins().first().map(String::as_str).unwrap_or(""), room.id),
-        })
-        .to_string();
-        for sub in subs {
-            match pusher.send(&sub, payload.as_bytes()).await {
-                Ok(()) => count("push", "sent"),
-                Err(NotifyError::Gone) => {
-                    count("push", "failed");
-                    let (a, endpoint) = (app.clone(), sub.endpoint.clone());
-                    let _ = tokio::task::spawn_blocking(move || a.notifier.subs.remove(&endpoint))
-                        .await;
-                }
-                Err(e) => {
-                    count("push", "failed");
-                    tracing::warn!(error = %e, user, "web push failed");
-                }
-            }
+/// What one channel managed for one user.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// Nothing to try: no subscription, no address, channel not configured.
+    Nothing,
+    Delivered,
+    Failed,
+}
+
+impl Attempt {
+    fn or(self, other: Attempt) -> Attempt {
+        match (self, other) {
+            (Attempt::Delivered, _) | (_, Attempt::Delivered) => Attempt::Delivered,
+            (Attempt::Failed, _) | (_, Attempt::Failed) => Attempt::Failed,
+            _ => Attempt::Nothing,
         }
     }
-    if let Some(odoo) = &app.odoo {
-        // With Odoo as the system of record, Odoo mails its users (it knows
-        // their addresses and throttles too).
-        // The conversation reaches Odoo through the outbox, possibly a moment
-        // after this message: Odoo refuses an unknown conversation as invalid,
-        // so that case is retried a few times before giving up.
-        let text = preview(message);
-        for attempt in 0..5u32 {
-            match odoo.client.notify_offline(user, &room.id, &text).await {
-                Ok(_) => {
-                    count("odoo_email", "sent");
-                    return;
-                }
-                Err(e) if (e.is_validation() || e.is_retryable()) && attempt < 4 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
-                }
-                Err(e) => {
-                    count("odoo_email", "failed");
-                    tracing::warn!(error = %e, user, "Odoo could not be asked to mail an offline user");
-                    return;
-                }
+}
+
+/// Notifies one offline user on every configured channel. False when
+/// something was tried and nothing got through, so the caller can give the
+/// window back.
+async fn notify_one(app: &App, room: &ConversationRecord, message: &Message, user: &str) -> bool {
+    let pushed = push(app, room, message, user).await;
+    let mailed = if app.odoo.is_some() {
+        ask_odoo_to_mail(app, room, message, user).await
+    } else {
+        email_digest(app, room, message, user).await
+    };
+    pushed.or(mailed) != Attempt::Failed
+}
+
+async fn push(app: &App, room: &ConversationRecord, message: &Message, user: &str) -> Attempt {
+    let Some(pusher) = &app.notifier.pusher else {
+        return Attempt::Nothing;
+    };
+    let (a, u) = (app.clone(), user.to_owned());
+    let subs = tokio::task::spawn_blocking(move || a.notifier.subs.for_user(&u))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let payload = json!({
+        "title": title(room, message),
+        "body": preview(message),
+        "roomId": room.id,
+        "messageId": message.id,
+        "authorId": message.author_id,
+        // The chat page is the frontend's, not the gateway's: its first CORS origin.
+        "url": format!("{}/chat?room={}", app.config.cors_origins().first().map(String::as_str).unwrap_or(""), room.id),
+    })
+    .to_string();
+    let mut outcome = Attempt::Nothing;
+    for sub in subs {
+        match pusher.send(&sub, payload.as_bytes()).await {
+            Ok(()) => {
+                count("push", "sent");
+                outcome = outcome.or(Attempt::Delivered);
             }
-        }
-        return;
-    }
-    if let Some(mailer) = &app.mailer {
-        let Some(email) = app.people.get(user).and_then(|u| u.email) else {
-            return;
-        };
-        let page = Page {
-            before: None,
-            after: None,
-            limit: 10,
-        };
-        let mut recent = match app.store.history(&room.id, page).await {
-            Ok((m, _)) => m,
-            Err(_) => vec![message.clone()],
-        };
-        recent.reverse();
-        crate::attachments::refresh_urls(app, &mut recent);
-        let heading = format!("New messages from {}", title(room, message));
-        let (text, html) = crate::mail::transcript(&heading, &recent, &app.config.public_url);
-        let sent = mailer
-            .send(crate::mail::Email {
-                to: email,
-                subject: heading,
-                text,
-                html,
-            })
-            .await;
-        match sent {
-            Ok(()) => count("email", "sent"),
+            Err(NotifyError::Gone) => {
+                count("push", "failed");
+                outcome = outcome.or(Attempt::Failed);
+                let (a, endpoint) = (app.clone(), sub.endpoint.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || a.notifier.subs.remove(&endpoint)).await;
+            }
             Err(e) => {
-                count("email", "failed");
-                tracing::warn!(error = %e, user, "notification email failed");
+                count("push", "failed");
+                outcome = outcome.or(Attempt::Failed);
+                tracing::warn!(error = %e, user, "web push failed");
             }
+        }
+    }
+    outcome
+}
+
+/// With Odoo as the system of record, Odoo mails its users (it knows their
+/// addresses and throttles too).
+async fn ask_odoo_to_mail(
+    app: &App,
+    room: &ConversationRecord,
+    message: &Message,
+    user: &str,
+) -> Attempt {
+    let Some(odoo) = &app.odoo else {
+        return Attempt::Nothing;
+    };
+    // The conversation reaches Odoo through the outbox, possibly a moment
+    // after this message: Odoo refuses an unknown conversation as invalid,
+    // so that case is retried a few times before giving up.
+    let text = preview(message);
+    for attempt in 0..5u32 {
+        match odoo.client.notify_offline(user, &room.id, &text).await {
+            Ok(_) => {
+                count("odoo_email", "sent");
+                return Attempt::Delivered;
+            }
+            Err(e) if (e.is_validation() || e.is_retryable()) && attempt < 4 => {
+                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+            }
+            Err(e) => {
+                count("odoo_email", "failed");
+                tracing::warn!(error = %e, user, "Odoo could not be asked to mail an offline user");
+                return Attempt::Failed;
+            }
+        }
+    }
+    Attempt::Failed
+}
+
+/// The gateway's own email: the conversation's last messages, over SMTP.
+async fn email_digest(
+    app: &App,
+    room: &ConversationRecord,
+    message: &Message,
+    user: &str,
+) -> Attempt {
+    let Some(mailer) = &app.mailer else {
+        return Attempt::Nothing;
+    };
+    let Some(email) = app.people.get(user).and_then(|u| u.email) else {
+        return Attempt::Nothing;
+    };
+    let page = Page {
+        before: None,
+        after: None,
+        limit: 10,
+    };
+    let mut recent = match app.store.history(&room.id, page).await {
+        Ok((m, _)) => m,
+        Err(_) => vec![message.clone()],
+    };
+    recent.reverse();
+    crate::attachments::refresh_urls(app, &mut recent);
+    let heading = format!("New messages from {}", title(room, message));
+    let (text, html) = crate::mail::transcript(&heading, &recent, &app.config.public_url);
+    let sent = mailer
+        .send(crate::mail::Email {
+            to: email,
+            subject: heading,
+            text,
+            html,
+        })
+        .await;
+    match sent {
+        Ok(()) => {
+            count("email", "sent");
+            Attempt::Delivered
+        }
+        Err(e) => {
+            count("email", "failed");
+            tracing::warn!(error = %e, user, "notification email failed");
+            Attempt::Failed
         }
     }
 }

@@ -187,6 +187,18 @@ impl RateGate {
             }
         }
     }
+
+    /// Gives back the window opened at `opened` when nothing could be
+    /// delivered in it (SMTP or every push service failed), so the next
+    /// message tries again instead of the user hearing nothing for a whole
+    /// window. A window opened since by someone else is left alone.
+    pub fn release(&self, user: &str, room: &str, opened: Instant) {
+        let mut last = self.last.lock();
+        let key = (user.to_owned(), room.to_owned());
+        if last.get(&key) == Some(&opened) {
+            last.remove(&key);
+        }
+    }
 }
 
 /// Sends Web Push messages signed with the gateway's VAPID key.
@@ -291,6 +303,21 @@ mod tests {
         assert!(!gate.allow("u1", "r1", t0 + Duration::from_secs(299)));
         assert!(gate.allow("u1", "r1", t0 + Duration::from_secs(300)));
         assert!(!gate.allow("u1", "r1", t0 + Duration::from_secs(301)));
+    }
+
+    #[test]
+    fn a_released_window_lets_the_next_message_notify() {
+        let gate = RateGate::new(Duration::from_secs(300));
+        let t0 = Instant::now();
+        assert!(gate.allow("u1", "r1", t0));
+        gate.release("u1", "r1", t0);
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(gate.allow("u1", "r1", t1), "released: the next one goes");
+        gate.release("u1", "r1", t0);
+        assert!(
+            !gate.allow("u1", "r1", t1 + Duration::from_secs(1)),
+            "a stale release does not reopen a newer window"
+        );
     }
 
     #[test]
