@@ -73,6 +73,11 @@ fn urls(app: &App, id: &str, thumbnail: bool, exp: i64) -> (String, Option<Strin
     )
 }
 
+/// Whether `url` is a (signed) URL of this gateway's media store.
+pub fn is_own_url(url: &str) -> bool {
+    url.starts_with("/api/chat/attachments/")
+}
+
 /// The wire object of a stored attachment, with freshly signed URLs.
 pub fn view(app: &App, r: &Record) -> Attachment {
     let (url, thumbnail_url) = urls(app, &r.id, r.has_thumbnail, expiry(app));
@@ -90,9 +95,14 @@ pub fn view(app: &App, r: &Record) -> Attachment {
 /// message sent out later still carries URLs that work: history, sync, a
 /// conversation's `lastMessage` (list, join, `conversation:new`), an edit, a
 /// resend's ack, emails.
+/// Only the gateway's own attachments are re-signed: one that came from Odoo
+/// (a pushed message) keeps Odoo's URL, which the media store cannot serve.
 pub fn refresh_urls(app: &App, messages: &mut [Message]) {
     let exp = expiry(app);
     for a in messages.iter_mut().flat_map(|m| m.attachments.iter_mut()) {
+        if !is_own_url(&a.url) {
+            continue;
+        }
         let (url, thumb) = urls(app, &a.id, a.thumbnail_url.is_some(), exp);
         a.url = url;
         a.thumbnail_url = thumb;

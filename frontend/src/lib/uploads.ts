@@ -49,11 +49,16 @@ export function uploadAttachment(
   });
 }
 
-/** Absolute URL of an attachment (the gateway may answer with a path). */
+/**
+ * Absolute URL of an attachment (the gateway may answer with a path). Only
+ * http(s) links come out: the result goes into href and src, where a
+ * `javascript:` URL would run. Anything else becomes `about:blank`.
+ */
 export function attachmentHref(baseUrl: string, url: string): string {
   try {
-    return new URL(url, baseUrl).href;
+    const href = new URL(url, baseUrl);
+    return href.protocol === 'http:' || href.protocol === 'https:' ? href.href : 'about:blank';
   } catch {
-    return url;
+    return 'about:blank';
   }
 }

@@ -283,7 +283,7 @@ export function signPush(secret, timestamp, rawBody) {
 }
 
 /** A push event carrying a message written in Odoo (docs §6). */
-export function messageEvent(conversationId, { id = uuid7(), authorId = '5', authorName = 'Sam Agent', content, eventId = uuid7() } = {}) {
+export function messageEvent(conversationId, { id = uuid7(), authorId = '5', authorName = 'Sam Agent', content, eventId = uuid7(), attachments = [] } = {}) {
   const now = new Date().toISOString();
   return {
     id: eventId,
@@ -292,7 +292,7 @@ export function messageEvent(conversationId, { id = uuid7(), authorId = '5', aut
     data: {
       conversation_id: conversationId,
       message: {
-        id, roomId: conversationId, authorId, authorName, content, type: 'text', attachments: [],
+        id, roomId: conversationId, authorId, authorName, content, type: 'text', attachments,
         parentId: null, clientId: null, createdAt: now, editedAt: null,
       },
     },

@@ -507,6 +507,21 @@ describe('odoo bridge: pushes from Odoo (agent replies, HMAC refusal)', () => {
     assert.equal(hist.filter((m) => m.id === replyId).length, 1, 'stored once');
   });
 
+  it('an attachment written in Odoo keeps Odoo\'s link (history and the list do not re-sign it); a non-web link is refused', async () => {
+    const odooFile = { id: 'odoo-att-77', name: 'syllabus.pdf', mimeType: 'application/pdf', size: 1234, url: 'https://odoo.example.org/web/content/77?download=true' };
+    const good = messageEvent(roomId, { content: uniq('file from the back office'), attachments: [odooFile] });
+    const bad = messageEvent(roomId, { content: uniq('sneaky link'), attachments: [{ ...odooFile, id: 'odoo-att-78', url: 'javascript:alert(1)' }] });
+    const res = await postEvents(gw, { events: [bad, good], secret: double.pushSecret });
+    assert.equal(res.status, 200, `valid push → ${res.status} ${res.text}`);
+    const got = await waitFor(v, 'message', (m) => m.id === good.data.message.id);
+    assert.deepEqual(got.attachments.map((a) => a.url), [odooFile.url]);
+    const hist = (await ok(v, 'messages:history', { roomId, limit: 100 })).messages;
+    assert.deepEqual(hist.find((m) => m.id === good.data.message.id).attachments.map((a) => a.url), [odooFile.url]);
+    assert.equal(hist.filter((m) => m.id === bad.data.message.id).length, 0, 'the javascript: link was not stored');
+    const list = (await ok(v, 'conversations:list', {})).conversations;
+    assert.deepEqual(list.find((c) => c.id === roomId).lastMessage.attachments.map((a) => a.url), [odooFile.url]);
+  });
+
   it('forged, missing, malformed or stale signatures → 401; nothing stored, nothing delivered', async () => {
     const secret = double.pushSecret;
     const now = Math.floor(Date.now() / 1000);

@@ -142,6 +142,12 @@ struct PushedMessage {
     created_at: Option<String>,
 }
 
+/// An attachment URL a client may follow: absolute http(s), or this gateway's.
+fn is_linkable(url: &str) -> bool {
+    crate::attachments::is_own_url(url)
+        || url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
 async fn message(app: &App, data: &Value) -> Result<(), String> {
     let room_id = data
         .get("conversation_id")
@@ -155,6 +161,10 @@ async fn message(app: &App, data: &Value) -> Result<(), String> {
         .map_err(|_| "message id is not a uuid")?
         .to_string();
     let content = validate::content(&m.content, &app.limits).map_err(|e| e.message)?;
+    // Browsers put these in href and src: only web links, or the gateway's own.
+    if let Some(bad) = m.attachments.iter().find(|a| !is_linkable(&a.url)) {
+        return Err(format!("attachment {} has no http(s) url", bad.id));
+    }
     let room = app
         .rooms
         .get(app.store.as_ref(), &room_id)
