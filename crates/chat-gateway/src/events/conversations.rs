@@ -102,7 +102,11 @@ pub async fn create(ctx: &Ctx, data: Value) -> Outcome {
         Some(n) if !n.trim().is_empty() => Some(validate::name("name", n, &app.limits)?),
         _ => None,
     };
-    crate::odoo::learn(app, &ids).await;
+    // The caller too: its own courses may still be on their way from the
+    // lookup its connect started (routing needs both sides).
+    let mut everyone = ids.clone();
+    everyone.push(ctx.me.user_id.clone());
+    crate::odoo::learn(app, &everyone).await;
     let mut others = Vec::with_capacity(ids.len());
     for id in &ids {
         others.push(

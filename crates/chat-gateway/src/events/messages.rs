@@ -155,7 +155,9 @@ fn check_writable(ctx: &Ctx, room: &ConversationRecord) -> Result<(), ChatError>
 /// The direct conversation with `recipient`, created if routing allows it.
 async fn direct_room(ctx: &Ctx, recipient: &str) -> Result<Arc<ConversationRecord>, ChatError> {
     let app = &ctx.app;
-    crate::odoo::learn(app, &[recipient.to_owned()]).await;
+    // Both sides: the sender's own courses may still be on their way from
+    // the lookup its connect started.
+    crate::odoo::learn(app, &[ctx.me.user_id.clone(), recipient.to_owned()]).await;
     let target = app
         .people
         .party(recipient)
