@@ -1,10 +1,11 @@
 //! Every client event goes through one ordered inbox per socket.
 //!
-//! socketioxide spawns a task per incoming event, which would let two messages
-//! a client sent in order be stored out of order. Extractors, however, run
-//! synchronously in arrival order before that spawn; the [`Enqueue`] extractor
-//! uses that moment to put the event on its socket's queue, and one worker per
-//! socket handles the queue in order. The worker also finishes what was queued
+//! socketioxide spawns a task per incoming event for an async handler, which
+//! would let two messages a client sent in order be stored out of order.
+//! Extractors, however, run synchronously in arrival order; the [`Enqueue`]
+//! extractor uses that moment to put the event on its socket's queue, and one
+//! worker per socket handles the queue in order. [`EnqueueHandler`], the
+//! socket's fallback handler, runs only that extractor and spawns nothing. The worker also finishes what was queued
 //! when the client disconnects right after emitting (as Artillery does), so an
 //! event that reached the gateway is never dropped.
 
@@ -13,7 +14,7 @@ use crate::reply::Reply;
 use chat_core::ChatError;
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
-use socketioxide::handler::{FromMessageParts, Value};
+use socketioxide::handler::{FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::Socket;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -59,6 +60,22 @@ impl Inbox {
 
 /// Extractor that queues the event; the handler it feeds does nothing else.
 pub struct Enqueue;
+
+/// The socket's fallback handler: queues every event on the socket's inbox.
+///
+/// A handler, not an `async` closure taking [`Enqueue`]: socketioxide spawns
+/// a task per event for an async handler, which here would only drop the
+/// extractor (perf: ≈1 % of the gateway's CPU under the ack benchmark). The
+/// extraction itself is what queues the event, synchronously, in arrival
+/// order.
+#[derive(Clone, Copy)]
+pub struct EnqueueHandler;
+
+impl MessageHandler<LocalAdapter, ()> for EnqueueHandler {
+    fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: Value, ack_id: Option<i64>) {
+        let Ok(Enqueue) = Enqueue::from_message_parts(&s, &mut v, &ack_id);
+    }
+}
 
 impl FromMessageParts<LocalAdapter> for Enqueue {
     type Error = Infallible;

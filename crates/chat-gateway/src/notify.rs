@@ -161,7 +161,8 @@ pub async fn offline_participants(app: &App, room: &ConversationRecord, message:
         .iter()
         .filter(|p| **p != message.author_id && !p.starts_with("guest_"))
         .filter(|p| !app.presence.is_online(p))
-        .filter(|p| app.people.get(p).is_some_and(|u| u.role != Role::Public))
+        // `party`, not `get`: the role without cloning the user's record.
+        .filter(|p| app.people.party(p).is_some_and(|u| u.role != Role::Public))
         .filter(|p| {
             let allowed = app.notifier.gate.allow(p, &room.id, now);
             if !allowed {

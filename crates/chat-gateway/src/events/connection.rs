@@ -2,7 +2,7 @@
 //! the rooms a socket belongs to, and presence.
 
 use super::{role_room, user_room, Ctx};
-use crate::inbox::{Enqueue, Inbox};
+use crate::inbox::{EnqueueHandler, Inbox};
 use crate::metrics as m;
 use crate::state::App;
 use axum::extract::ConnectInfo;
@@ -78,7 +78,7 @@ pub async fn authenticate(
     s.extensions.insert(GuestToken(guest_token));
     s.extensions.insert(Ready(ready_tx));
     s.extensions.insert(Inbox::start(ctx, ready_rx));
-    s.on_fallback(async |_: Enqueue| {});
+    s.on_fallback(EnqueueHandler);
     // Counted here, with the disconnect handler registered at the same moment,
     // so that every counted socket is uncounted exactly once, even when it
     // closes before the connect handler has run.

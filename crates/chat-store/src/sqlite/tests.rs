@@ -236,6 +236,10 @@ async fn sync_returns_new_edited_and_deleted_messages_in_order() {
         .await
         .unwrap();
     s.delete_message(&to_delete.id, now_millis()).await.unwrap();
+    // New and edited since: found by both halves of the query, returned once.
+    s.edit_message(&new1.id, "n1, edited".into(), now_millis())
+        .await
+        .unwrap();
     let new2 = s
         .append_message(msg(&room, "a", "n2", None))
         .await
@@ -255,6 +259,7 @@ async fn sync_returns_new_edited_and_deleted_messages_in_order() {
         ]
     );
     assert_eq!(got[0].content, "old, edited");
+    assert_eq!(got[2].content, "n1, edited");
     assert!(got[1].deleted_at.is_some() && got[1].content.is_empty());
     let (page, more) = s.sync("b", &seen.id, 2).await.unwrap();
     assert_eq!(page.len(), 2);
@@ -586,5 +591,46 @@ async fn the_appended_message_is_what_a_read_returns() {
     assert_eq!(
         Some(appended.clone()),
         s.message(&appended.id).await.unwrap()
+    );
+}
+
+#[test]
+fn new_messages_enter_no_changed_at_index_and_sync_still_uses_indexes() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = Connection::open(d.path().join("plan.db")).unwrap();
+    schema::migrate(&mut c).unwrap();
+    c.execute_batch(
+        "INSERT INTO conversations (id, kind, created_by, created_at, last_activity_at) \
+         VALUES ('r', 'group', 'a', 0, 0); \
+         INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
+         created_at, changed_at) VALUES ('m1', 'r', 'a', 'A', 'hi', 'text', 1, 1);",
+    )
+    .unwrap();
+    // The partial index holds only edited or deleted messages.
+    let indexed: i64 = c
+        .query_row(
+            "SELECT count(*) FROM messages INDEXED BY messages_revised \
+             WHERE conversation_id = 'r' AND changed_at >= 0 \
+             AND (edited_at IS NOT NULL OR deleted_at IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 0);
+    // Both halves of `sync` search an index; none scans the messages table.
+    let sql = format!("EXPLAIN QUERY PLAN {}", sync_sql());
+    let plan: Vec<String> = c
+        .prepare(&sql)
+        .unwrap()
+        .query_map(params!["u", "", 0, 10], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let searches: Vec<&String> = plan.iter().filter(|l| l.contains("messages")).collect();
+    assert!(
+        searches.iter().any(|l| l.contains("messages_room"))
+            && searches.iter().any(|l| l.contains("messages_revised"))
+            && !searches.iter().any(|l| l.starts_with("SCAN messages")),
+        "{plan:?}"
     );
 }
