@@ -99,10 +99,11 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
     metrics::counter!(m::MESSAGES_TOTAL, "type" => message.kind.as_str()).increment(1);
     if app.typing.stop(&room.id, &ctx.me.user_id) {
         let payload = json!({ "userId": ctx.me.user_id, "roomId": room.id, "isTyping": false });
+        // Like every typing event: to the others, none of the typist's tabs.
         let _ = app
             .io
             .to(room.id.clone())
-            .except(ctx.sid)
+            .except(super::user_room(&ctx.me.user_id))
             .emit("typing", &payload)
             .await;
     }
@@ -111,17 +112,13 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
     ack_data("message", &message)
 }
 
-/// Emits a stored message to its room (the sender's other tabs included) and
-/// notifies participants who are not connected.
+/// Emits a stored message to its room and notifies participants who are not
+/// connected. Every socket in the room gets it, the sending one too (as the
+/// seed's server did): each client then sees one ordered stream of the room's
+/// changes, which is what lets reactions and reads converge (races.test.mjs).
 pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
     let app = &ctx.app;
-    if let Err(e) = app
-        .io
-        .to(room.id.clone())
-        .except(ctx.sid)
-        .emit("message", message)
-        .await
-    {
+    if let Err(e) = app.io.to(room.id.clone()).emit("message", message).await {
         tracing::warn!(error = %e, "broadcast failed");
     }
     crate::notify::offline_participants(app, room, message).await;
@@ -247,7 +244,6 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
     let _ = app
         .io
         .to(room.id.clone())
-        .except(ctx.sid)
         .emit("message:updated", &updated)
         .await;
     ack_data("message", &updated)
@@ -281,7 +277,6 @@ pub async fn delete(ctx: &Ctx, data: Value) -> Outcome {
     let _ = app
         .io
         .to(message.room_id.clone())
-        .except(ctx.sid)
         .emit(
             "message:deleted",
             &json!({ "roomId": message.room_id, "messageId": id }),
@@ -313,7 +308,6 @@ pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
     let _ = app
         .io
         .to(message.room_id.clone())
-        .except(ctx.sid)
         .emit(
             "message:reaction",
             &json!({ "roomId": message.room_id, "messageId": id, "reactions": reactions }),
@@ -369,12 +363,7 @@ pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
         "roomId": room_id, "messageId": message_id, "userId": ctx.me.user_id,
         "readAt": chat_core::clock::format_millis(at),
     });
-    let _ = app
-        .io
-        .to(room_id)
-        .except(ctx.sid)
-        .emit("message:read", &receipt)
-        .await;
+    let _ = app.io.to(room_id).emit("message:read", &receipt).await;
     Ok(Map::new())
 }
 
