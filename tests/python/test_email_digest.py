@@ -223,6 +223,24 @@ def test_guest_participant_never_gets_email(gw, smtp, connect):
     assert rate_limited(gw) == 0 and failed(gw) == 0
 
 
+def test_the_digest_shows_only_what_the_reader_missed(gw, smtp, connect):
+    ada = connect(ADA)
+    ian = connect(IAN)
+    seen = uniq("already read")
+    res = ada.ok("message", {"recipientId": IAN[0], "content": seen})
+    room = res["message"]["roomId"]
+    ian.wait("message", lambda m: m and m.get("id") == res["message"]["id"])
+    ian.ok("read", {"roomId": room, "messageId": res["message"]["id"]})
+    go_offline(ian, ada, IAN[0])
+
+    missed = uniq("missed this one")
+    ada.ok("message", {"roomId": room, "content": missed})
+    mails = smtp.wait_for(1)
+    text, html = parts(mails[0][2])
+    assert missed in text and missed in html
+    assert seen not in text and seen not in html, "a message Ian had read is not in the digest"
+
+
 def closed_port():
     """A 127.0.0.1 port nothing listens on (bound, then released)."""
     with socket.socket() as s:

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const NOTIFICATIONS_TOTAL: &str = "chat_notifications_total";
+/// Most messages an email digest shows.
+const DIGEST_MESSAGES: u64 = 10;
 
 pub struct Notifier {
     subs: Subscriptions,
@@ -332,10 +334,15 @@ async fn email_digest(
     let Some(email) = app.people.get(user).and_then(|u| u.email) else {
         return Attempt::Nothing;
     };
+    // What the reader missed: its unread messages, the newest 10 of them.
+    let unread = match app.store.summary_for(&room.id, user).await {
+        Ok(Some(summary)) => summary.unread_count,
+        _ => 1,
+    };
     let page = Page {
         before: None,
         after: None,
-        limit: 10,
+        limit: unread.clamp(1, DIGEST_MESSAGES) as usize,
     };
     let mut recent = match app.store.history(&room.id, page).await {
         Ok((m, _)) => m,
@@ -343,7 +350,10 @@ async fn email_digest(
     };
     recent.reverse();
     crate::attachments::refresh_urls(app, &mut recent);
-    let heading = format!("New messages from {}", title(room, message));
+    let mut heading = format!("New messages from {}", title(room, message));
+    if unread > DIGEST_MESSAGES {
+        heading.push_str(&format!(" (the last {DIGEST_MESSAGES} of {unread})"));
+    }
     let (text, html) = crate::mail::transcript(&heading, &recent, &app.config.public_url);
     let sent = mailer
         .send(crate::mail::Email {
