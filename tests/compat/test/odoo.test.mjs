@@ -584,10 +584,16 @@ describe('odoo bridge: pushes from Odoo (agent replies, HMAC refusal)', () => {
   it('a manager ends the chat in Odoo: the conversation push gives support:ended to the room', async () => {
     const ev = { id: uuid7(), type: 'conversation', occurred_at: new Date().toISOString(),
       data: { conversation_id: roomId, status: 'ended', assigned_agent_id: '5' } };
+    const active = async () => metricSum((await gw.metrics()).text, 'chat_agent_active_chats');
+    const activeBefore = await active();
+    assert.ok(activeBefore >= 1, `the chat counts as active before the push: ${activeBefore}`);
     const res = await postEvents(gw, { events: [ev], secret: double.pushSecret });
     assert.ok(res.status >= 200 && res.status < 300, `conversation push → ${res.status} ${res.text}`);
     assert.deepEqual(await waitFor(v, 'support:ended', (x) => x.roomId === roomId), { roomId });
     await waitFor(sam, 'support:ended', (x) => x.roomId === roomId);
+    // the desk's gauges follow an end decided in Odoo as they follow support:end
+    // (a gauge is set just after the emit: bounded poll)
+    await until(async () => (await active()) === activeBefore - 1, `chat_agent_active_chats ${activeBefore} → ${activeBefore - 1}`, 5000, 100);
     // ended for the gateway: the visitor may rate it now
     await ok(v, 'support:rate', { roomId, rating: 4 });
   });

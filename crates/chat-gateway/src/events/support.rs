@@ -368,27 +368,37 @@ pub async fn end(ctx: &Ctx, data: Value) -> Outcome {
     if support.status == SupportStatus::Ended {
         return Err(ChatError::conflict("this chat has already ended"));
     }
+    end_chat(app, &room.id, &support.visitor_id)
+        .await
+        .map_err(store_error)?;
+    Ok(Map::new())
+}
+
+/// Ends a support chat, whoever asked (either side, or Odoo's back office):
+/// records the end, frees the agent's slot (which takes from the queue),
+/// tells the room and refreshes the desk's gauges.
+pub async fn end_chat(
+    app: &App,
+    room_id: &str,
+    visitor_id: &str,
+) -> Result<(), chat_store::StoreError> {
     let update = SupportUpdate {
         status: Some(SupportStatus::Ended),
         ended_at: Some(now_millis()),
         ..Default::default()
     };
-    let record = app
-        .store
-        .update_support(&room.id, update)
-        .await
-        .map_err(store_error)?;
+    let record = app.store.update_support(room_id, update).await?;
     app.rooms.put(record);
-    let changes = app.support.ended(&room.id);
-    app.support.release_start_lock(&support.visitor_id);
+    let changes = app.support.ended(room_id);
+    app.support.release_start_lock(visitor_id);
     let _ = app
         .io
-        .to(room.id.clone())
-        .emit("support:ended", &json!({ "roomId": room.id }))
+        .to(room_id.to_owned())
+        .emit("support:ended", &json!({ "roomId": room_id }))
         .await;
     apply(app, changes).await;
     publish_gauges(app);
-    Ok(Map::new())
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use axum::Json;
 use chat_core::clock::{now_millis, parse_timestamp};
 use chat_core::model::{Attachment, MessageType};
 use chat_core::{validate, Role};
-use chat_store::{Appended, NewMessage, SupportStatus, SupportUpdate};
+use chat_store::{Appended, NewMessage, SupportStatus};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -246,25 +246,9 @@ async fn conversation(app: &App, data: &Value) -> Result<(), String> {
         return Ok(());
     }
     if data.get("status").and_then(Value::as_str) == Some("ended") {
-        let update = SupportUpdate {
-            status: Some(SupportStatus::Ended),
-            ended_at: Some(now_millis()),
-            ..Default::default()
-        };
-        let record = app
-            .store
-            .update_support(room_id, update)
+        return support::end_chat(app, room_id, &support.visitor_id)
             .await
-            .map_err(|e| e.to_string())?;
-        app.rooms.put(record);
-        let changes = app.support.ended(room_id);
-        let _ = app
-            .io
-            .to(room_id.to_owned())
-            .emit("support:ended", &json!({ "roomId": room_id }))
-            .await;
-        support::apply(app, changes).await;
-        return Ok(());
+            .map_err(|e| e.to_string());
     }
     // No agent named: nothing to hand over. (Odoo refuses to clear the agent
     // of an active chat; the gateway never takes a chat from its agent
