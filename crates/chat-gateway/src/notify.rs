@@ -92,22 +92,31 @@ pub async fn subscribe(ctx: &Ctx, data: Value) -> Outcome {
         .map_err(|e| ChatError::invalid(e.to_string()))?;
     let app = ctx.app.clone();
     let user = ctx.me.user_id.clone();
-    tokio::task::spawn_blocking(move || {
-        app.notifier
-            .subs
-            .add(&user, &sub, chat_core::clock::now_millis())
+    with_subscriptions(app, "cannot keep a push subscription", move |subs| {
+        subs.add(&user, &sub, chat_core::clock::now_millis())
     })
-    .await
-    .map_err(|_| ChatError::unavailable("try again"))?
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot keep a push subscription");
-        ChatError::unavailable("try again")
-    })?;
+    .await?;
     let mut out = Map::new();
     if let Some(p) = &ctx.app.notifier.pusher {
         out.insert("publicKey".into(), Value::String(p.public_key()));
     }
     Ok(out)
+}
+
+/// Runs a call on the subscriptions database off the async threads (SQLite
+/// blocks). A failure is logged as `what` and answered `unavailable`.
+async fn with_subscriptions<T: Send + 'static>(
+    app: App,
+    what: &'static str,
+    call: impl FnOnce(&Subscriptions) -> Result<T, NotifyError> + Send + 'static,
+) -> Result<T, ChatError> {
+    tokio::task::spawn_blocking(move || call(&app.notifier.subs))
+        .await
+        .map_err(|_| ChatError::unavailable("try again"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "{what}");
+            ChatError::unavailable("try again")
+        })
 }
 
 /// Longest endpoint `push:subscribe` accepts (and so the longest stored).
@@ -135,14 +144,10 @@ pub async fn unsubscribe(ctx: &Ctx, data: Value) -> Outcome {
     }
     let app = ctx.app.clone();
     let user = ctx.me.user_id.clone();
-    let removed =
-        tokio::task::spawn_blocking(move || app.notifier.subs.remove_for_user(&user, &endpoint))
-            .await
-            .map_err(|_| ChatError::unavailable("try again"))?
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot remove a push subscription");
-                ChatError::unavailable("try again")
-            })?;
+    let removed = with_subscriptions(app, "cannot remove a push subscription", move |subs| {
+        subs.remove_for_user(&user, &endpoint)
+    })
+    .await?;
     let mut out = Map::new();
     out.insert("removed".into(), Value::Bool(removed));
     Ok(out)
