@@ -1,3 +1,6 @@
+import json
+import pathlib
+
 import pytest
 from seitech_chat_lib import assign, roles, routing
 
@@ -36,27 +39,22 @@ def test_department_for_unknown_query_type_raises(bad):
         roles.department_for(bad)
 
 
+# The routing table is shared with the gateway (Rust) and the frontend
+# (TypeScript): tests/fixtures/routing-cases.json, one row a case.
+ROUTING_TABLE = json.loads(
+    (pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "routing-cases.json")
+    .read_text(encoding="utf-8"))["cases"]
+
+
 @pytest.mark.parametrize(
-    ("caller", "target", "facts", "allowed"),
-    [
-        ("public", "support-agent", {}, False),
-        ("student", "instructor", {"target_teaches_caller": True}, True),
-        ("student", "instructor", {}, False),
-        ("student", "support-agent", {}, True),
-        ("student", "student", {}, False),
-        ("student", "admin", {}, False),
-        ("instructor", "admin", {}, True),
-        ("instructor", "support-agent", {}, True),
-        ("instructor", "student", {"target_teaches_caller": True}, False),
-        ("support-agent", "admin", {}, True),
-        ("support-agent", "student", {}, False),
-        ("support-agent", "student", {"caller_assigned_to_target": True}, True),
-        ("admin", "public", {}, True),
-        ("admin", "student", {}, True),
-    ],
-)
-def test_routing_policy(caller, target, facts, allowed):
-    assert routing.may_start(caller, "1", target, "2", **facts) is allowed
+    "case", ROUTING_TABLE,
+    ids=[f"{c['caller']['id']}->{c['target']['id']}:{c['allowed']}" for c in ROUTING_TABLE])
+def test_routing_policy_follows_the_shared_table(case):
+    allowed = routing.may_start(
+        case["caller"]["role"], case["caller"]["id"], case["target"]["role"], case["target"]["id"],
+        target_teaches_caller=case["relation"]["targetTeachesCaller"],
+        caller_assigned_to_target=case["relation"]["callerAssignedToTarget"])
+    assert allowed is case["allowed"], case["why"]
 
 
 def test_routing_never_allows_self():
