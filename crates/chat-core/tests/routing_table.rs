@@ -53,8 +53,8 @@ impl Relations for Facts<'_> {
 }
 
 fn table() -> Table {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/routing-cases.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/routing-cases.json");
     let text = std::fs::read_to_string(&path).expect("the shared routing table is readable");
     serde_json::from_str(&text).expect("the shared routing table parses")
 }
