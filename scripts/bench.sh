@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: the standard set of chat-bench scenarios against
-# the Rust gateway and the Node baseline (crates/chat-bench/baseline), one
-# after the other on this machine, a fresh server per group. Writes
+# the Rust gateway, the floor (chat-floor: bare socketioxide doing only what
+# the fanout, ack and connections scenarios need, nothing stored) and the Node
+# baseline (crates/chat-bench/baseline), one after the other on this machine,
+# a fresh server per group. The report ends with the gateway / floor and
+# gateway / Node ratios of that same run. Writes
 # bench-results/results.jsonl, bench-results/report.md and the SVG charts.
 #
 # Everything runs on 127.0.0.1; every scenario and wait is bounded. A full
@@ -11,7 +14,8 @@
 #   GATEWAY_BIN        gateway binary (default: target/release/seitech-chat,
 #                      built into BENCH_TARGET_DIR when missing)
 #   BENCH_TARGET_DIR   cargo target dir for the release builds (default target)
-#   SERVERS            "gateway baseline" (default) or one of them
+#   SERVERS            "gateway floor baseline" (default) or a subset; the floor
+#                      runs only fanout, ack and connections
 #   BENCH_CONNECTIONS  clients for the connections scenario (default 18000,
 #                      capped below the open-files limit, which is 20000 and
 #                      cannot be raised on this project's machines; the
@@ -19,6 +23,9 @@
 #   FANOUT_RATES       total messages/s of the fan-out sweep (default "100 300 600 1000";
 #                      x49 members = deliveries/s)
 #   BENCH_DURATION     seconds per measured run (default 8)
+#   BENCH_ROUNDS       rounds; each runs every server in turn, so the servers'
+#                      runs interleave and share the box's slow and fast
+#                      moments (default 1); the ratios take each median
 #   BENCH_GROUPS       subset of "fanout ack support connections outbox" (default
 #                      all); with a subset, results are appended to the
 #                      existing results.jsonl instead of starting a new one
@@ -30,13 +37,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BENCH_TARGET_DIR=${BENCH_TARGET_DIR:-target}
-SERVERS=${SERVERS:-"gateway baseline"}
+SERVERS=${SERVERS:-"gateway floor baseline"}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-18000}
 FANOUT_RATES=${FANOUT_RATES:-"100 300 600 1000"}
 ACK_CLIENTS=${ACK_CLIENTS:-"10 50"}
 NEW_USER_CONNECTIONS=${NEW_USER_CONNECTIONS:-2000}
 OUTBOX_MESSAGES=${OUTBOX_MESSAGES:-20000}
 BENCH_DURATION=${BENCH_DURATION:-8}
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}
 OUT_DIR=${OUT_DIR:-bench-results}
 ALL_GROUPS="fanout ack support connections outbox"
 BENCH_GROUPS=${BENCH_GROUPS:-$ALL_GROUPS}
@@ -50,6 +58,7 @@ log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 # --- tools --------------------------------------------------------------------
 CARGO_TARGET_DIR=$BENCH_TARGET_DIR cargo build --release -p chat-bench >&2
 BENCH="$BENCH_TARGET_DIR/release/chat-bench"
+FLOOR_BIN="$BENCH_TARGET_DIR/release/chat-floor"
 # Always (re)build the gateway unless a binary is given: cargo is incremental,
 # and benchmarking a stale binary silently measures old code.
 if [ -z "${GATEWAY_BIN:-}" ] && [[ " $SERVERS " == *" gateway "* ]]; then
@@ -129,6 +138,10 @@ start_server() {
         >"$out" 2>"$TMP/server-$GROUP.err" &
       re='^seitech-chat listening on (http://127\.0\.0\.1:[0-9]+)'
       ;;
+    floor)
+      PORT=0 HOST=127.0.0.1 "$FLOOR_BIN" >"$out" 2>"$TMP/server-$GROUP.err" &
+      re='^floor listening on (http://127\.0\.0\.1:[0-9]+)'
+      ;;
     baseline)
       PORT=0 HOST=127.0.0.1 DIRECTORY_FILE="$TMP/directory.json" \
         node crates/chat-bench/baseline/server.js >"$out" 2>"$TMP/server-$GROUP.err" &
@@ -158,6 +171,8 @@ run() {
     --out "$RESULTS" "$@" >&2 || log "$scenario $* failed (exit $?)"
 }
 
+for ROUND in $(seq 1 "$BENCH_ROUNDS"); do
+log "##### round $ROUND of $BENCH_ROUNDS"
 for KIND in $SERVERS; do
   if want fanout; then
     log "=== $KIND: fan-out sweep ($ROOMS rooms x $MEMBERS members, $SENDERS senders/room)"
@@ -195,7 +210,7 @@ for KIND in $SERVERS; do
     fi
   fi
 
-  if want support; then
+  if want support && [ "$KIND" != floor ]; then
     log "=== $KIND: support desk"
     start_server "$KIND"
     run support --agents 20 --rate 20 --duration "$BENCH_DURATION" --chat-secs 1
@@ -214,7 +229,7 @@ for KIND in $SERVERS; do
     stop_server
   fi
 
-  if want outbox; then
+  if want outbox && [ "$KIND" != floor ]; then
     if [ "$KIND" = gateway ]; then
       # Messages queued while the Odoo double is down, then drained to it with
       # 20 ms added to every RPC. A short retry backoff so the gateway notices
@@ -235,6 +250,7 @@ for KIND in $SERVERS; do
       stop_server
     fi
   fi
+done
 done
 
 MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr); shared with other workloads; generator and server on the same cores"

@@ -3,6 +3,7 @@
 //! Every scenario prints one JSON line (and appends it to `--out`);
 //! `report` turns such a file into Markdown tables and SVG charts.
 
+mod ratios;
 mod report;
 mod scenarios;
 mod sio;

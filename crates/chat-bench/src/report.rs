@@ -251,6 +251,11 @@ pub fn render_markdown(results: &[Value], machine: &str, charts: &[(String, Stri
         md.push_str(&markdown_table(&rows, &columns(scenario)));
         md.push('\n');
     }
+    if let Some(t) = crate::ratios::table(results) {
+        md.push_str("## gateway vs floor (bare socketioxide) vs Node, same run\n\n");
+        md.push_str(&t);
+        md.push('\n');
+    }
     for (title, file) in charts {
         let _ = writeln!(md, "![{title}]({file})\n");
     }
