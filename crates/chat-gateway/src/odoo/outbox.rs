@@ -52,6 +52,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
         match odoo.client.ingest(&payload).await {
             Ok(results) => {
                 metrics::counter!(RPC_TOTAL, "result" => "ok").increment(1);
+                crate::metrics::outbox_succeeded();
                 odoo.record_ok();
                 failures = 0;
                 batch = odoo.batch_size;
