@@ -308,3 +308,113 @@ pub async fn refresh(app: &App) {
     let store_up = app.store.ping().await.is_ok();
     metrics::gauge!(BACKEND_UP, "backend" => "sqlite").set(if store_up { 1.0 } else { 0.0 });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_core::model::ConversationType;
+    use chat_store::{SupportRecord, SupportStatus};
+
+    /// Runs `f` with a recorder of its own and returns what /metrics would show.
+    fn rendered(f: impl FnOnce()) -> String {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(SUPPORT_FIRST_RESPONSE_SECONDS.into()),
+                WAIT_BUCKETS,
+            )
+            .expect("buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, f);
+        handle.render()
+    }
+
+    fn support_room(id: &str, visitor: &str) -> ConversationRecord {
+        ConversationRecord {
+            id: id.into(),
+            kind: ConversationType::Support,
+            name: None,
+            created_by: visitor.into(),
+            created_at: 0,
+            last_activity_at: 0,
+            participants: vec![visitor.into()],
+            support: Some(SupportRecord {
+                visitor_id: visitor.into(),
+                visitor_name: "V".into(),
+                visitor_email: "v@example.org".into(),
+                query_type: "billing".into(),
+                department: "billing".into(),
+                agent_id: Some("agent".into()),
+                status: SupportStatus::Active,
+                started_at: now_millis() - 4_000,
+                ended_at: None,
+                rating: None,
+                rating_comment: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn an_event_name_a_client_invents_is_counted_as_unknown() {
+        let text = rendered(|| {
+            event_received("message");
+            event_received("message");
+            event_received("x<script>");
+            event_received(&"a".repeat(10_000));
+        });
+        assert!(
+            text.contains("chat_events_total{event=\"message\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("chat_events_total{event=\"unknown\"} 2"),
+            "{text}"
+        );
+        assert!(!text.contains("script") && !text.contains("aaaa"), "{text}");
+    }
+
+    #[test]
+    fn only_the_first_answer_that_is_not_the_visitors_is_a_first_response() {
+        let room = support_room("metrics-test-room", "guest_v");
+        let text = rendered(|| {
+            support_started(&room.id, "billing");
+            message_posted(&room, "guest_v"); // the visitor again: no answer
+            message_posted(&room, "system");
+            message_posted(&room, "agent"); // the first response
+            message_posted(&room, "agent"); // not a first one
+        });
+        assert!(
+            text.contains("chat_support_first_response_seconds_count{department=\"billing\"} 1"),
+            "{text}"
+        );
+        // 4 s after the start: in the 5 s bucket, not the 1 s one.
+        assert!(
+            text.contains(
+                "chat_support_first_response_seconds_bucket{department=\"billing\",le=\"1\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "chat_support_first_response_seconds_bucket{department=\"billing\",le=\"5\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(!AWAITING_ANSWER.contains(&room.id), "nothing kept after it");
+    }
+
+    #[test]
+    fn a_user_session_lasts_from_the_first_socket_to_the_last() {
+        let text = rendered(|| {
+            user_online("metrics-test-user");
+            user_offline("metrics-test-user");
+            user_offline("metrics-test-user"); // a stray second offline: nothing
+            user_offline("metrics-test-never-online");
+        });
+        assert!(
+            text.contains("chat_user_session_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(!SESSIONS.contains_key("metrics-test-user"));
+    }
+}

@@ -810,6 +810,37 @@ mod tests {
     }
 
     #[test]
+    fn agents_are_counted_by_state_and_the_oldest_wait_follows_the_queue() {
+        let desk = desk_with(&[("a", "sales", 1), ("b", "sales", 1)]);
+        desk.register_agent("c", Some(&agent("billing", 1)));
+        desk.set_status("b", false, None, None);
+        assert_eq!(desk.oldest_queued_since(), None);
+        desk.request("c0", "v0", "sales"); // a takes it: a is at its limit
+        desk.request("c1", "v1", "sales"); // queued
+        let mut states = desk.agent_states();
+        states.sort();
+        assert_eq!(
+            states,
+            vec![
+                ("billing".to_string(), "offline"),
+                ("sales".to_string(), "away"),
+                ("sales".to_string(), "busy"),
+            ]
+        );
+        let since = desk.oldest_queued_since().expect("c1 waits");
+        assert!((now_millis() - since) < 5_000);
+        desk.ended("c0"); // a takes c1 from the queue
+        assert_eq!(desk.oldest_queued_since(), None);
+        let mut states = desk.agent_states();
+        states.sort();
+        assert_eq!(states[2], ("sales".to_string(), "busy"));
+        desk.ended("c1");
+        assert!(desk
+            .agent_states()
+            .contains(&("sales".to_string(), "available")));
+    }
+
+    #[test]
     fn concurrent_requests_never_overbook() {
         let desk = std::sync::Arc::new(desk_with(&[("a", "billing", 3), ("b", "billing", 2)]));
         let handles: Vec<_> = (0..8)
