@@ -157,6 +157,21 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     }
     metrics::counter!(RECONNECTIONS_TOTAL).absolute(0);
     metrics::counter!(DELIVERY_FAILURES_TOTAL).absolute(0);
+    // Every code, so a rate over one code (the alert on `unavailable`) is 0
+    // rather than absent until the first such error.
+    use chat_core::ErrorCode as C;
+    for code in [
+        C::Unauthorized,
+        C::Forbidden,
+        C::NotFound,
+        C::Invalid,
+        C::RateLimited,
+        C::TooLarge,
+        C::Conflict,
+        C::Unavailable,
+    ] {
+        metrics::counter!(EVENTS_REJECTED_TOTAL, "code" => code.as_str()).absolute(0);
+    }
     Ok(handle)
 }
 
