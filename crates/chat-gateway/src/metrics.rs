@@ -293,6 +293,13 @@ pub async fn support_ended(app: &App, record: &ConversationRecord) {
     }
 }
 
+/// The outbox drain started: until Odoo accepts a batch, the "last success"
+/// is the start, so an Odoo never reached since start-up (a wrong API key)
+/// shows as a stall too rather than as no series at all.
+pub fn outbox_started() {
+    outbox_succeeded();
+}
+
 /// Odoo accepted a batch from the outbox.
 pub fn outbox_succeeded() {
     metrics::gauge!(ODOO_OUTBOX_LAST_SUCCESS).set(now_millis() as f64 / 1000.0);

@@ -21,6 +21,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
     let Some(odoo) = app.odoo.as_ref() else {
         return;
     };
+    crate::metrics::outbox_started();
     let mut failures: u32 = 0;
     let mut batch = odoo.batch_size;
     let mut published: Option<tokio::time::Instant> = None;
