@@ -327,7 +327,12 @@ pub async fn refresh(app: &App) {
         .oldest_queued_since()
         .map_or(0.0, |since| (now_millis() - since).max(0) as f64 / 1000.0);
     metrics::gauge!(SUPPORT_QUEUE_OLDEST_WAIT_SECONDS).set(oldest);
-    let store_up = app.store.ping().await.is_ok();
+    // Bounded: a store that hangs must not hang the scrape (Prometheus would
+    // then see the whole node as down instead of its store).
+    let store_up = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await,
+        Ok(Ok(()))
+    );
     metrics::gauge!(BACKEND_UP, "backend" => "sqlite").set(if store_up { 1.0 } else { 0.0 });
 }
 
