@@ -10,6 +10,8 @@
 #   3. Odoo addon checks (ruff, pylint-odoo, manifest/XML/access checks, pytest)
 #   4. Frontend: tsc, eslint, vitest, next build, Playwright e2e in Debian's Chromium
 #   5. Artillery smoke run with a listening client that checks every message
+#   6. Monitoring: promtool check/test of the alert rules, and every metric the
+#      Grafana dashboard and the rules query exists in a running gateway
 # Every suite runs even when an earlier one failed; the last line sums them up
 # and the exit status is non-zero if any failed.
 set -uo pipefail
@@ -75,6 +77,7 @@ run_suite "artillery smoke" bash scripts/test-artillery.sh
 if [ -f scripts/test-nginx.sh ]; then
   run_suite "nginx in front of the gateway" bash scripts/test-nginx.sh
 fi
+run_suite "monitoring (promtool rules, dashboard metrics exist)" bash scripts/test-monitoring.sh
 
 step "summary"
 for f in "${failures[@]}"; do echo "failed: $f"; done

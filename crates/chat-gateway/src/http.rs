@@ -50,6 +50,7 @@ async fn health(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
+    crate::metrics::refresh(&app).await;
     (
         [(
             header::CONTENT_TYPE,

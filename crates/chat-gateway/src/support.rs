@@ -40,6 +40,8 @@ struct Queued {
     department: String,
     /// The position the visitor was last told (0: never told).
     told: usize,
+    /// Since when it waits (queued, or put back in the queue).
+    since: Millis,
 }
 
 /// What a desk operation decided, for the caller to carry out.
@@ -169,14 +171,22 @@ impl SupportDesk {
             .insert(visitor_id.to_owned(), conversation_id.to_owned());
     }
 
-    /// Restores a queued chat at start-up (call in queue order).
-    pub fn restore_queued(&self, conversation_id: &str, visitor_id: &str, department: &str) {
+    /// Restores a queued chat at start-up (call in queue order); `since`:
+    /// when it started waiting.
+    pub fn restore_queued(
+        &self,
+        conversation_id: &str,
+        visitor_id: &str,
+        department: &str,
+        since: Millis,
+    ) {
         let mut d = self.desk.lock();
         d.queue.push_back(Queued {
             conversation_id: conversation_id.to_owned(),
             visitor_id: visitor_id.to_owned(),
             department: department.to_owned(),
             told: 0,
+            since,
         });
         d.open_by_visitor
             .insert(visitor_id.to_owned(), conversation_id.to_owned());
@@ -210,6 +220,7 @@ impl SupportDesk {
         let now = now_millis();
         if let Some(agent) = d.choose(department) {
             d.take(&agent, conversation_id, now);
+            crate::metrics::support_waited(department, 0);
             return (Placement::Assigned(agent), Changes::default());
         }
         d.queue.push_back(Queued {
@@ -217,6 +228,7 @@ impl SupportDesk {
             visitor_id: visitor_id.to_owned(),
             department: department.to_owned(),
             told: 0,
+            since: now,
         });
         let agents_online = d
             .agents
@@ -291,6 +303,7 @@ impl SupportDesk {
                 visitor_id: visitor,
                 department,
                 told: 0,
+                since: now_millis(),
             });
             changes.requeued.push((conv.clone(), id.to_owned()));
         }
@@ -335,6 +348,13 @@ impl SupportDesk {
             return None;
         }
         let now = now_millis();
+        if let Some(q) = d
+            .queue
+            .iter()
+            .find(|q| q.conversation_id == conversation_id)
+        {
+            crate::metrics::support_waited(&q.department, now - q.since);
+        }
         d.queue.retain(|q| q.conversation_id != conversation_id);
         if let Some(a) = from.as_deref().and_then(|f| d.agents.get_mut(f)) {
             a.chats.remove(conversation_id);
@@ -433,6 +453,30 @@ impl SupportDesk {
     pub fn position(&self, conversation_id: &str) -> Option<usize> {
         self.desk.lock().position_of(conversation_id)
     }
+
+    /// Since when the oldest queued chat waits (`None`: the queue is empty).
+    pub fn oldest_queued_since(&self) -> Option<Millis> {
+        self.desk.lock().queue.iter().map(|q| q.since).min()
+    }
+
+    /// Every known agent's department and state, one of
+    /// [`crate::metrics::AGENT_STATES`].
+    pub fn agent_states(&self) -> Vec<(String, &'static str)> {
+        self.desk
+            .lock()
+            .agents
+            .values()
+            .map(|a| {
+                let state = match (a.online, a.available) {
+                    (false, _) => "offline",
+                    (true, false) => "away",
+                    (true, true) if a.chats.len() as u32 >= a.max_chats => "busy",
+                    (true, true) => "available",
+                };
+                (a.department.clone(), state)
+            })
+            .collect()
+    }
 }
 
 impl Desk {
@@ -473,6 +517,7 @@ impl Desk {
                 Some(agent) => {
                     let q = self.queue.remove(i).expect("index checked");
                     self.take(&agent, &q.conversation_id, now);
+                    crate::metrics::support_waited(&q.department, now - q.since);
                     changes.assigned.push((q.conversation_id, agent));
                 }
                 None => i += 1,
@@ -549,7 +594,7 @@ pub async fn restore(app: &crate::state::App) -> anyhow::Result<()> {
     {
         if let Some(s) = &c.support {
             app.support
-                .restore_queued(&c.id, &s.visitor_id, &s.department);
+                .restore_queued(&c.id, &s.visitor_id, &s.department, s.started_at);
         }
     }
     for (agent, generation) in app.support.awaiting_agents() {
@@ -762,6 +807,37 @@ mod tests {
         // ending it frees the slot for the queue's head
         let ch = desk.ended("c0");
         assert_eq!(ch.assigned, vec![("c1".to_string(), "a".to_string())]);
+    }
+
+    #[test]
+    fn agents_are_counted_by_state_and_the_oldest_wait_follows_the_queue() {
+        let desk = desk_with(&[("a", "sales", 1), ("b", "sales", 1)]);
+        desk.register_agent("c", Some(&agent("billing", 1)));
+        desk.set_status("b", false, None, None);
+        assert_eq!(desk.oldest_queued_since(), None);
+        desk.request("c0", "v0", "sales"); // a takes it: a is at its limit
+        desk.request("c1", "v1", "sales"); // queued
+        let mut states = desk.agent_states();
+        states.sort();
+        assert_eq!(
+            states,
+            vec![
+                ("billing".to_string(), "offline"),
+                ("sales".to_string(), "away"),
+                ("sales".to_string(), "busy"),
+            ]
+        );
+        let since = desk.oldest_queued_since().expect("c1 waits");
+        assert!((now_millis() - since) < 5_000);
+        desk.ended("c0"); // a takes c1 from the queue
+        assert_eq!(desk.oldest_queued_since(), None);
+        let mut states = desk.agent_states();
+        states.sort();
+        assert_eq!(states[2], ("sales".to_string(), "busy"));
+        desk.ended("c1");
+        assert!(desk
+            .agent_states()
+            .contains(&("sales".to_string(), "available")));
     }
 
     #[test]

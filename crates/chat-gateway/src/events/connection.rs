@@ -83,8 +83,11 @@ pub async fn authenticate(
     // so that every counted socket is uncounted exactly once, even when it
     // closes before the connect handler has run.
     if let Some(me) = s.extensions.get::<Arc<Identity>>() {
-        app.presence.connect(&me.user_id);
+        if app.presence.connect(&me.user_id) {
+            m::user_online(&me.user_id);
+        }
     }
+    m::connection_opened(&s);
     let n = app.connections.fetch_add(1, Ordering::Relaxed) + 1;
     metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
     metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
@@ -207,10 +210,14 @@ async fn on_disconnect(app: App, s: SocketRef) {
         .fetch_sub(1, Ordering::Relaxed)
         .saturating_sub(1);
     metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
+    m::connection_closed(&s);
     let Some(me) = s.extensions.get::<Arc<Identity>>() else {
         return;
     };
     let last = app.presence.disconnect(&me.user_id);
+    if last {
+        m::user_offline(&me.user_id);
+    }
     metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
     if last {
         for room in app.typing.rooms_of(&me.user_id) {

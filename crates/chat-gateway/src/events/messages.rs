@@ -95,6 +95,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
         Appended::New(m) => m,
     };
     crate::attachments::link(app, &message).await;
+    m::message_posted(&room, &ctx.me.user_id);
 
     metrics::counter!(m::MESSAGES_TOTAL, "type" => message.kind.as_str()).increment(1);
     if app.typing.stop(&room.id, &ctx.me.user_id) {
@@ -119,6 +120,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
 pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
     let app = &ctx.app;
     if let Err(e) = app.io.to(room.id.clone()).emit("message", message).await {
+        m::delivery_failed();
         tracing::warn!(error = %e, "broadcast failed");
     }
     crate::notify::offline_participants(app, room, message).await;
@@ -434,6 +436,7 @@ struct Sync {
 pub async fn sync(ctx: &Ctx, data: Value) -> Outcome {
     let req: Sync = payload::parse(data)?;
     let since = payload::message_id("since", &req.since)?;
+    m::synced(&ctx.app, ctx.sid);
     let (mut messages, has_more) = ctx
         .app
         .store

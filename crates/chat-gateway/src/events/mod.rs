@@ -33,6 +33,7 @@ pub type Outcome = Result<Map<String, Value>, ChatError>;
 
 pub async fn dispatch(ctx: &Ctx, inbound: Inbound) {
     let Inbound { event, data, reply } = inbound;
+    crate::metrics::event_received(&event);
     let outcome = match data {
         Ok(data) => route(ctx, &event, data).await,
         Err(_) => Err(ChatError::invalid("payload could not be decoded")),

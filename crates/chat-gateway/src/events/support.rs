@@ -122,6 +122,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
         .await
         .map_err(store_error)?;
     let room = app.rooms.put(record);
+    m::support_started(&room.id, department);
     join_user_sockets(app, &visitor, &room.id).await;
     if let Some(content) = first {
         app.store
@@ -388,6 +389,7 @@ pub async fn end_chat(
         ..Default::default()
     };
     let record = app.store.update_support(room_id, update).await?;
+    m::support_ended(app, &record).await;
     app.rooms.put(record);
     let changes = app.support.ended(room_id);
     app.support.release_start_lock(visitor_id);
@@ -449,6 +451,7 @@ pub async fn rate(ctx: &Ctx, data: Value) -> Outcome {
         .await
         .map_err(store_error)?;
     app.rooms.put(record);
+    m::support_rated(&support.department, rating);
     Ok(Map::new())
 }
 

@@ -21,6 +21,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
     let Some(odoo) = app.odoo.as_ref() else {
         return;
     };
+    crate::metrics::outbox_started();
     let mut failures: u32 = 0;
     let mut batch = odoo.batch_size;
     let mut published: Option<tokio::time::Instant> = None;
@@ -52,6 +53,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
         match odoo.client.ingest(&payload).await {
             Ok(results) => {
                 metrics::counter!(RPC_TOTAL, "result" => "ok").increment(1);
+                crate::metrics::outbox_succeeded();
                 odoo.record_ok();
                 failures = 0;
                 batch = odoo.batch_size;

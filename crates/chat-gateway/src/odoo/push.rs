@@ -205,6 +205,7 @@ async fn message(app: &App, data: &Value) -> Result<(), String> {
     if let Appended::New(message) = appended {
         metrics::counter!(crate::metrics::MESSAGES_TOTAL, "type" => message.kind.as_str())
             .increment(1);
+        crate::metrics::message_posted(&room, &message.author_id);
         let _ = app.io.to(room.id.clone()).emit("message", &message).await;
         crate::notify::offline_participants(app, &room, &message).await;
     }
