@@ -13,9 +13,11 @@ use std::path::PathBuf;
     about = "The seitech-chat realtime gateway"
 )]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
-    pub host: IpAddr,
+    /// Address to listen on. Default 0.0.0.0, but 127.0.0.1 in demo mode:
+    /// demo mode hands out tokens for anyone (`/dev/token`), so it is only
+    /// reachable from other machines when asked for with --host.
+    #[arg(long, env = "HOST")]
+    pub host: Option<IpAddr>,
     /// Port to listen on; 0 picks a free one (printed on stdout).
     #[arg(long, env = "PORT", default_value_t = 3001)]
     pub port: u16,
@@ -144,6 +146,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The address to bind: `--host`, else loopback in demo mode, else all.
+    pub fn bind_host(&self) -> IpAddr {
+        self.host.unwrap_or(if self.demo {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            IpAddr::from([0, 0, 0, 0])
+        })
+    }
+
     pub fn cors_origins(&self) -> Vec<String> {
         self.frontend_url
             .split(',')

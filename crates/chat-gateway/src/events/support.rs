@@ -556,24 +556,32 @@ pub async fn agent_status(ctx: &Ctx, data: Value) -> Outcome {
     Ok(Map::new())
 }
 
+/// The `agent:availability` payload: `online` (every available agent) and
+/// `departments` (per department, the agents who could answer it, general
+/// ones included), so the widget can speak for the visitor's topic.
+fn availability(app: &App) -> Value {
+    json!({
+        "online": app.support.agents_available(),
+        "departments": app.support.agents_available_by_department(),
+    })
+}
+
 /// Tells visitors how many agents are there to answer.
 async fn announce_availability(app: &App) {
-    let online = app.support.agents_available();
     let _ = app
         .io
         .to(role_room(Role::Public))
-        .emit("agent:availability", &json!({ "online": online }))
+        .emit("agent:availability", &availability(app))
         .await;
 }
 
 pub async fn on_agent_connect(app: &App, me: &Identity) {
     if me.role != Role::SupportAgent {
         if me.role == Role::Public {
-            let online = app.support.agents_available();
             let _ = app
                 .io
                 .to(user_room(&me.user_id))
-                .emit("agent:availability", &json!({ "online": online }))
+                .emit("agent:availability", &availability(app))
                 .await;
         }
         return;

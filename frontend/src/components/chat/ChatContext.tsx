@@ -486,7 +486,12 @@ export function ChatProvider({
     const onAssigned = (p: { roomId: string; agent?: { id: string; name: string } }) =>
       dispatch({ type: 'support/assigned', roomId: p.roomId, agent: p.agent ?? null });
     const onEnded = (p: { roomId: string }) => dispatch({ type: 'support/ended', roomId: p.roomId });
-    const onAvailability = (p: { online: number }) => dispatch({ type: 'agents/availability', online: p.online });
+    const onAvailability = (p: { online: number; departments?: Record<string, number> }) =>
+      dispatch({
+        type: 'agents/availability',
+        online: p.online,
+        departments: p.departments && typeof p.departments === 'object' ? p.departments : null,
+      });
     const onChatError = (p: { event?: string; message?: string }) => setLastError(p.message ?? 'Something went wrong');
 
     socket.on('connect', onConnect);
