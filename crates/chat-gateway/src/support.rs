@@ -19,6 +19,10 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
+/// The agent console's views and actions on the desk (queue, take, transfer,
+/// supervisor view): a child module, so it decides under the same lock.
+pub(crate) mod console;
+
 #[derive(Debug, Clone)]
 struct Agent {
     department: String,
@@ -392,26 +396,6 @@ impl SupportDesk {
             .values()
             .filter(|a| a.online && a.available)
             .count()
-    }
-
-    /// Per department a visitor can pick (through its topic), how many
-    /// online, available agents could answer it: its own agents and `general`
-    /// ones. The widget shows the chosen topic's count, so it never says
-    /// "2 agents online" to a visitor whose department has nobody.
-    pub fn agents_available_by_department(&self) -> std::collections::BTreeMap<String, usize> {
-        let d = self.desk.lock();
-        chat_core::support::QUERY_TYPES
-            .iter()
-            .filter_map(|q| chat_core::support::department_for(q))
-            .map(|dept| {
-                let n = d
-                    .agents
-                    .values()
-                    .filter(|a| a.online && a.available && serves(&a.department, dept))
-                    .count();
-                (dept.to_owned(), n)
-            })
-            .collect()
     }
 
     pub fn queue_length(&self) -> usize {

@@ -300,7 +300,7 @@ pub async fn apply(app: &App, changes: Changes) {
 }
 
 /// A `system` message in a room, stored and delivered to everyone in it.
-async fn system_message(app: &App, room_id: &str, content: String) {
+pub(crate) async fn system_message(app: &App, room_id: &str, content: String) {
     let stored = app
         .store
         .append_message(NewMessage::plain(
@@ -327,6 +327,8 @@ async fn system_message(app: &App, room_id: &str, content: String) {
 pub fn publish_gauges(app: &App) {
     metrics::gauge!(m::SUPPORT_QUEUE_LENGTH).set(app.support.queue_length() as f64);
     metrics::gauge!(m::AGENT_ACTIVE_CHATS).set(app.support.active_chats() as f64);
+    // Every desk change passes here: the consoles' live views follow it.
+    super::console::desk_changed(app);
 }
 
 /// A support room and the caller's part in it.
@@ -573,6 +575,7 @@ async fn announce_availability(app: &App) {
         .to(role_room(Role::Public))
         .emit("agent:availability", &availability(app))
         .await;
+    super::console::desk_changed(app);
 }
 
 pub async fn on_agent_connect(app: &App, me: &Identity) {

@@ -2,6 +2,7 @@
 
 import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useChat } from './ChatContext';
+import { VisitorPanel } from './SupportConsole';
 import { conversationTitle, isReadByOthers, typingUserIds } from '@/lib/chat-store';
 import type { Attachment, Conversation, UiMessage } from '@/lib/chat-types';
 import { attachmentHref } from '@/lib/uploads';
@@ -736,6 +737,7 @@ export function ChatWindow({ roomId, onBack }: ChatWindowProps) {
           </button>
         )}
       </header>
+      {conversation?.type === 'support' && isAgent && <VisitorPanel roomId={roomId} />}
       <MessageList roomId={roomId} conversation={conversation} onReply={setReplyTo} />
       {ended && conversation?.type === 'support' && (
         <p className="border-t border-chat-border px-3 py-2 text-center text-xs text-chat-muted" role="status" data-testid="chat-ended-line">
