@@ -27,16 +27,16 @@ export DATA_DIR=${DATA_DIR:-$root/data}
 logs="$root/target/run-logs"
 mkdir -p "$logs"
 
-# Every child runs in its own process group (job control), so stopping one
-# stops all it started (npx → next → next-server, cargo → rustc).
-set -m
+# Every child runs in its own session and process group (setsid), so
+# stopping it stops all it started (next → next-server, cargo → rustc), and
+# Ctrl-C reaches this script alone, which then stops them in order.
 pids=()
 stopping=0
 cleanup() {
   [ "$stopping" = 1 ] && return
   stopping=1
   local p
-  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
   # Bounded: whatever has not gone after 10 s is killed.
   local i
   for i in $(seq 1 100); do
@@ -45,16 +45,17 @@ cleanup() {
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
-  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-# start NAME COMMAND...: runs COMMAND in the background in its own process group.
+# start NAME COMMAND...: runs COMMAND in the background in its own process
+# group (without setsid, e.g. on macOS, only the command itself is stopped).
 start() {
   shift
-  "$@" &
+  if command -v setsid >/dev/null; then setsid "$@" & else "$@" & fi
   pids+=($!)
 }
 
@@ -109,10 +110,10 @@ if [ -n "$build_gateway_pid$build_app_pid" ]; then
     if [ $(((SECONDS - began) % 20)) -lt 2 ]; then
       line=""
       if [ -n "$build_gateway_pid" ] && kill -0 "$build_gateway_pid" 2>/dev/null; then
-        line+=" gateway: $(grep -c 'Compiling' "$logs/gateway-build.log" 2>/dev/null || echo 0) crates compiled;"
+        line+=" gateway: $(grep -c 'Compiling' "$logs/gateway-build.log" 2>/dev/null || true) crates compiled;"
       fi
       if [ -n "$build_app_pid" ] && kill -0 "$build_app_pid" 2>/dev/null; then
-        line+=" app: $(tail -n 1 "$logs/app-build.log" 2>/dev/null | cut -c1-60)"
+        line+=" app: $(tail -n 1 "$logs/app-build.log" 2>/dev/null | cut -c1-60 || true)"
       fi
       printf '   %3ds%s\n' $((SECONDS - began)) "$line"
     fi

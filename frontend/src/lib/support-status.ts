@@ -70,7 +70,11 @@ export function widgetStatus(input: WidgetStatusInput): WidgetStatus {
   }
   const n = agentsFor(department, input.agentsByDepartment, input.agentsOnline);
   if (phase === 'queued') {
-    if (n === 0) return { tone: 'away', text: `${team(department)} is away: we will answer by email` };
+    if (n === 0) {
+      // Still in the queue (an agent may come back), but nobody promises "shortly".
+      const where = input.position ? ` (you are number ${input.position} in the queue)` : '';
+      return { tone: 'away', text: `${team(department)} is away: we will answer by email${where}` };
+    }
     return {
       tone: 'waiting',
       text: input.position
