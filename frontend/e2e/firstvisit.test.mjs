@@ -123,7 +123,7 @@ describe('the first visit, on the demo directory', { concurrency: 1 }, () => {
     assert.equal(await v.getByTestId('support-panel').getAttribute('data-phase'), 'queued');
     await statusIs(v, 'Our billing team is away: we will answer by email', 'away');
     // The desk's away notice is in the chat; the visitor's own message is not "Read".
-    await v.locator('[data-testid="message"]', { hasText: 'Our billing team is away' }).waitFor({ timeout: T });
+    await v.locator('[data-testid="system-message"]', { hasText: 'Our billing team is away' }).waitFor({ timeout: T });
     const mine = v.locator('[data-testid="message"][data-mine="true"]', { hasText: 'Where is my invoice?' });
     await mine.waitFor({ timeout: T });
     assert.equal(await mine.getByTestId('tick').getAttribute('data-read'), 'false');
@@ -181,7 +181,7 @@ describe('the first visit, on the demo directory', { concurrency: 1 }, () => {
       await statusIs(v, online, 'online');
       await startChat(v);
       await statusIs(v, `You are chatting with ${agent}`, 'online');
-      await v.locator('[data-testid="message"]', { hasText: `${agent} joined the chat` }).waitFor({ timeout: T });
+      await v.locator('[data-testid="system-message"]', { hasText: `${agent} joined the chat` }).waitFor({ timeout: T });
       if (topic === 'course_inquiry') await shot(v, 'course-inquiry-assigned');
       await v.getByRole('button', { name: 'End chat' }).click();
       await statusIs(v, 'Chat ended', 'ended');
@@ -228,7 +228,7 @@ describe('the first visit, on the demo directory', { concurrency: 1 }, () => {
     await sam.getByTestId('visitor-panel').waitFor({ timeout: T });
     await sam.getByLabel('Transfer to').selectOption({ label: 'Sue Sales (sales)' });
     await sam.getByRole('button', { name: 'Transfer', exact: true }).click();
-    await v.locator('[data-testid="message"]', { hasText: 'Sam Agent transferred the chat to Sue Sales' }).waitFor({ timeout: T });
+    await v.locator('[data-testid="system-message"]', { hasText: 'Sam Agent transferred the chat to Sue Sales' }).waitFor({ timeout: T });
     await statusIs(v, 'You are chatting with Sue Sales', 'online');
     await sue.locator('[data-testid="conversation-item"]', { hasText: 'Quinn Queue' }).first().waitFor({ timeout: T });
     await admin

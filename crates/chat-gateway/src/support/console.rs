@@ -130,16 +130,8 @@ impl SupportDesk {
             .collect()
     }
 
-    /// The department a queued chat waits in, if it is queued.
-    pub(crate) fn queued_department(&self, conversation_id: &str) -> Option<String> {
-        let d = self.desk.lock();
-        d.queue
-            .iter()
-            .find(|q| q.conversation_id == conversation_id)
-            .map(|q| q.department.clone())
-    }
-
     /// The agent the desk counts an active chat on.
+    #[cfg(test)]
     pub(crate) fn agent_of(&self, conversation_id: &str) -> Option<String> {
         let d = self.desk.lock();
         d.agents
