@@ -106,7 +106,9 @@ describe('scripts/run.sh', () => {
       assert.ok(processesWith(String(frontendPort)).length > 0, 'the app process is visible to ps');
     } finally {
       proc.kill('SIGTERM');
-      const how = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 30000))]);
+      let timer;
+      const how = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r(null), 30000)))]);
+      clearTimeout(timer);
       assert.ok(how, `run.sh did not exit within 30 s of SIGTERM:\n${log}`);
       rmSync(dataDir, { recursive: true, force: true });
     }

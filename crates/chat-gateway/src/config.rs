@@ -170,3 +170,30 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod bind_host_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        // Only flags on the command line: no HOST/DEMO from the environment
+        // of whoever runs the tests.
+        Config::try_parse_from(std::iter::once("seitech-chat").chain(args.iter().copied()))
+            .expect("valid flags")
+    }
+
+    #[test]
+    fn demo_mode_listens_on_loopback_unless_a_host_is_given() {
+        if std::env::var_os("HOST").is_some() || std::env::var_os("DEMO").is_some() {
+            return; // the environment decides; nothing to check here
+        }
+        assert_eq!(parse(&["--demo"]).bind_host().to_string(), "127.0.0.1");
+        assert_eq!(parse(&[]).bind_host().to_string(), "0.0.0.0");
+        assert_eq!(
+            parse(&["--demo", "--host", "0.0.0.0"])
+                .bind_host()
+                .to_string(),
+            "0.0.0.0"
+        );
+    }
+}

@@ -30,15 +30,17 @@ fn console_error(e: ConsoleError) -> ChatError {
         ConsoleError::NotServed | ConsoleError::NotYours => ChatError::forbidden(message),
         ConsoleError::NoSuchAgent => ChatError::not_found(message),
         ConsoleError::SameAgent => ChatError::invalid(message),
-        ConsoleError::Full
-        | ConsoleError::TargetBusy
-        | ConsoleError::DepartmentBusy => ChatError::unavailable(message),
+        ConsoleError::Full | ConsoleError::TargetBusy | ConsoleError::DepartmentBusy => {
+            ChatError::unavailable(message)
+        }
     }
 }
 
 fn staff_only(ctx: &Ctx) -> Result<(), ChatError> {
     if ctx.me.is_guest {
-        return Err(ChatError::unauthorized("sign in as a support agent or admin"));
+        return Err(ChatError::unauthorized(
+            "sign in as a support agent or admin",
+        ));
     }
     match ctx.me.role {
         Role::SupportAgent | Role::Admin => Ok(()),
@@ -208,7 +210,9 @@ pub async fn transfer(ctx: &Ctx, data: Value) -> Outcome {
     let by = (ctx.me.role != Role::Admin).then_some(ctx.me.user_id.as_str());
     let moved = match &to {
         Target::Agent(a) => app.support.transfer(&room_id, TransferTo::Agent(a), by),
-        Target::Department(d) => app.support.transfer(&room_id, TransferTo::Department(d), by),
+        Target::Department(d) => app
+            .support
+            .transfer(&room_id, TransferTo::Department(d), by),
     }
     .map_err(console_error)?;
     let to_name = app.people.name_of(&moved.to);

@@ -261,7 +261,11 @@ mod tests {
         d.agent_connected("g");
         let by = d.agents_available_by_department();
         assert_eq!(by.get("sales"), Some(&2));
-        assert_eq!(by.get("billing"), Some(&1), "b is offline; g serves billing");
+        assert_eq!(
+            by.get("billing"),
+            Some(&1),
+            "b is offline; g serves billing"
+        );
         assert_eq!(by.get("general"), Some(&1));
         d.set_status("g", false, None, None);
         assert_eq!(d.agents_available_by_department().get("billing"), Some(&0));
@@ -284,7 +288,11 @@ mod tests {
 
     #[test]
     fn transfer_goes_to_an_able_agent_and_the_freed_slot_takes_from_the_queue() {
-        let d = desk(&[("a", "support", 1), ("b", "support", 1), ("c", "billing", 1)]);
+        let d = desk(&[
+            ("a", "support", 1),
+            ("b", "support", 1),
+            ("c", "billing", 1),
+        ]);
         d.agent_connected("a");
         d.request("c1", "v1", "support");
         assert_eq!(d.agent_of("c1").as_deref(), Some("a"));
