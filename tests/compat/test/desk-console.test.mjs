@@ -251,3 +251,42 @@ describe('support:transfer, support:visitor and support:desk', () => {
     assert.equal((await ok(admin, 'support:desk', {})).agents.find((a) => a.id === '41').available, false);
   });
 });
+
+describe('an admin can serve support', () => {
+  let gw;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw?.stop(); });
+
+  it('after agent:status an admin is a general agent: counted, assigned, and may take; before it, not', async () => {
+    const admin = await connect(gw, '9');
+    const v = await connect(gw, null);
+    await waitFor(v, 'agent:availability');
+    const queued = await ok(v, 'support:start', form('billing', { message: 'Refund please' }));
+    assert.equal(queued.status, 'queued');
+    await fails(admin, 'forbidden', 'support:take', { roomId: queued.conversation.id });
+    assert.ok(!(await ok(admin, 'support:desk', {})).agents.some((a) => a.id === '9'));
+
+    // Serving, but unavailable: on the desk, takes by hand, not assigned automatically.
+    await ok(admin, 'agent:status', { available: false });
+    const desk = await ok(admin, 'support:desk', {});
+    assert.deepEqual(
+      (({ department, online, available, activeChats }) => ({ department, online, available, activeChats }))(desk.agents.find((a) => a.id === '9')),
+      { department: 'general', online: true, available: false, activeChats: 0 },
+    );
+    const taken = await ok(admin, 'support:take', { roomId: queued.conversation.id });
+    assert.equal(taken.conversation.id, queued.conversation.id);
+    await waitFor(v, 'support:assigned', (a) => a.agent.id === '9' && a.agent.name === 'Root Admin');
+
+    // Available: visitors count it for every department, and new chats go to it.
+    await ok(admin, 'agent:status', { available: true });
+    await waitFor(v, 'agent:availability', (a) => a.departments.sales === 1 && a.departments.billing === 1);
+    const v2 = await connect(gw, null);
+    const assigned = await ok(v2, 'support:start', form('course_inquiry'));
+    assert.equal(assigned.status, 'assigned');
+    assert.equal(assigned.agent.id, '9');
+
+    // Other roles still have no status.
+    const ada = await connect(gw, '1');
+    await fails(ada, 'forbidden', 'agent:status', { available: true });
+  });
+});

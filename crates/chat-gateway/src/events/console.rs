@@ -65,6 +65,19 @@ pub fn desk_changed(app: &App) {
     });
 }
 
+/// An admin who set its availability once serves support like a `general`
+/// agent (until the gateway restarts): connects and disconnects count for it.
+pub fn serving_admin(app: &App, me: &chat_core::Identity) -> bool {
+    me.role == Role::Admin && app.support.is_agent(&me.user_id)
+}
+
+/// An admin's first `agent:status`: it joins the desk, online with the
+/// sockets it has open now (later ones count through the connect hooks).
+pub fn admin_serves(app: &App, admin: &str) {
+    let sockets = app.io.to(super::user_room(admin)).sockets().len();
+    app.support.admin_joins(admin, sockets);
+}
+
 /// The start of the visitor's first own message, if any.
 async fn first_message(app: &App, room_id: &str, visitor: &str) -> Option<String> {
     let messages = app.store.transcript(room_id).await.ok()?;
@@ -149,8 +162,10 @@ pub async fn desk(ctx: &Ctx, _data: Value) -> Outcome {
 /// `support:take { roomId }`: an agent takes a queued chat itself.
 pub async fn take(ctx: &Ctx, data: Value) -> Outcome {
     staff_only(ctx)?;
-    if ctx.me.role != Role::SupportAgent {
-        return Err(ChatError::forbidden("only support agents take chats"));
+    if ctx.me.role != Role::SupportAgent && !serving_admin(&ctx.app, &ctx.me) {
+        return Err(ChatError::forbidden(
+            "only support agents (and admins who serve) take chats",
+        ));
     }
     let app = &ctx.app;
     let room_id = payload::room_id(&data, &app.limits)?;
@@ -288,7 +303,7 @@ pub async fn visitor(ctx: &Ctx, data: Value) -> Outcome {
         }
     }
     let mut rows: Vec<(SupportRecord, String)> = earlier.into_iter().zip(ids).collect();
-    rows.sort_by(|a, b| b.0.started_at.cmp(&a.0.started_at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0.started_at));
     rows.truncate(EARLIER_CHATS);
     let earlier: Vec<Value> = rows
         .into_iter()

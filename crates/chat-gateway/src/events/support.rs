@@ -519,8 +519,10 @@ pub async fn agent_status(ctx: &Ctx, data: Value) -> Outcome {
     if ctx.me.is_guest {
         return Err(ChatError::unauthorized("sign in as a support agent"));
     }
-    if ctx.me.role != Role::SupportAgent {
-        return Err(ChatError::forbidden("only support agents have a status"));
+    if !matches!(ctx.me.role, Role::SupportAgent | Role::Admin) {
+        return Err(ChatError::forbidden(
+            "only support agents (and admins who serve) have a status",
+        ));
     }
     let req: Status = payload::parse(data)?;
     let Value::Bool(available) = req.available else {
@@ -548,6 +550,9 @@ pub async fn agent_status(ctx: &Ctx, data: Value) -> Outcome {
             }
         },
     };
+    if ctx.me.role == Role::Admin {
+        super::console::admin_serves(app, &ctx.me.user_id);
+    }
     app.support
         .register_agent(&ctx.me.user_id, app.people.agent_config(&ctx.me.user_id));
     let changes = app
@@ -579,7 +584,7 @@ async fn announce_availability(app: &App) {
 }
 
 pub async fn on_agent_connect(app: &App, me: &Identity) {
-    if me.role != Role::SupportAgent {
+    if me.role != Role::SupportAgent && !super::console::serving_admin(app, me) {
         if me.role == Role::Public {
             let _ = app
                 .io
@@ -598,7 +603,7 @@ pub async fn on_agent_connect(app: &App, me: &Identity) {
 
 /// Every closed agent socket; the last one starts the grace period.
 pub fn on_agent_disconnect(app: &App, me: &Identity) {
-    if me.role != Role::SupportAgent {
+    if me.role != Role::SupportAgent && !super::console::serving_admin(app, me) {
         return;
     }
     if let Some(generation) = app.support.agent_disconnected(&me.user_id) {

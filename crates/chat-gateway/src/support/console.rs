@@ -90,6 +90,30 @@ impl SupportDesk {
             .collect()
     }
 
+    /// An admin starts serving support (its first `agent:status`): it joins
+    /// the desk as a `general` agent (so it serves every department), online
+    /// with the sockets it has now. Nothing when it is on the desk already.
+    pub(crate) fn admin_joins(&self, id: &str, sockets: usize) {
+        let mut d = self.desk.lock();
+        if d.agents.contains_key(id) {
+            return;
+        }
+        d.agents.insert(
+            id.to_owned(),
+            super::Agent {
+                department: chat_core::support::FALLBACK_DEPARTMENT.into(),
+                max_chats: 5,
+                available: false,
+                away_message: None,
+                sockets,
+                online: sockets > 0,
+                generation: 1,
+                chats: Default::default(),
+                last_activity: now_millis(),
+            },
+        );
+    }
+
     /// Every agent the desk knows, by id.
     pub(crate) fn agent_views(&self) -> Vec<AgentView> {
         let d = self.desk.lock();
@@ -269,6 +293,20 @@ mod tests {
         assert_eq!(by.get("general"), Some(&1));
         d.set_status("g", false, None, None);
         assert_eq!(d.agents_available_by_department().get("billing"), Some(&0));
+    }
+
+    #[test]
+    fn an_admin_who_serves_is_a_general_agent_that_starts_unavailable() {
+        let d = desk(&[]);
+        d.request("c1", "v1", "billing");
+        d.admin_joins("root", 1);
+        assert_eq!(d.agents_available_by_department().get("billing"), Some(&0));
+        let changes = d.set_status("root", true, None, None);
+        assert_eq!(changes.assigned, vec![("c1".into(), "root".into())]);
+        // Joining again changes nothing (its chat stays counted).
+        d.admin_joins("root", 0);
+        assert_eq!(d.agent_of("c1").as_deref(), Some("root"));
+        assert_eq!(d.agents_available_by_department().get("sales"), Some(&1));
     }
 
     #[test]

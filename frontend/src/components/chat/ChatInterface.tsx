@@ -28,6 +28,8 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
   const [selected, setSelected] = useState<string | null>(initialRoomId ?? null);
   const [notifyState, setNotifyState] = useState<string>('default');
   const [available, setAvailable] = useState(true);
+  // An admin serves support only once it says so (then like a general agent).
+  const [adminServing, setAdminServing] = useState(false);
 
   useEffect(() => {
     if (typeof Notification !== 'undefined') setNotifyState(Notification.permission);
@@ -99,6 +101,21 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
               }}
             />
             Available for support
+          </label>
+        )}
+        {state.session?.role === 'admin' && (
+          <label className="flex items-center gap-1 text-xs">
+            <input
+              type="checkbox"
+              checked={adminServing}
+              onChange={async (e) => {
+                const on = e.target.checked;
+                setAdminServing(on);
+                const ack = await chat.setAgentStatus(on);
+                if (!ack.ok) setAdminServing(!on);
+              }}
+            />
+            Serve support chats
           </label>
         )}
         {isStaff && (

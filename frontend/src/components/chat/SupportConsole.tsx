@@ -160,6 +160,9 @@ export function SupportConsole({ onOpen }: { onOpen: (roomId: string) => void })
   };
 
   if (role !== 'admin' && role !== 'support-agent') return null;
+  // An admin who serves support (its "Serve support chats" switch) takes chats too.
+  const serving = role === 'admin' && !!agents?.some((a) => a.id === state.session?.userId && a.online);
+  const canTake = role === 'support-agent' || serving;
   return (
     <section className="w-full max-w-3xl space-y-4 overflow-y-auto p-4" aria-label="Support desk" data-testid="support-console">
       <div>
@@ -167,7 +170,7 @@ export function SupportConsole({ onOpen }: { onOpen: (roomId: string) => void })
         <p className="mb-2 text-xs text-chat-muted">
           {role === 'admin' ? 'Every department’s queue.' : 'The queues your department serves. Take a chat to answer it now.'}
         </p>
-        <QueueList queue={queue} now={now} onTake={role === 'support-agent' ? (id) => void take(id) : undefined} />
+        <QueueList queue={queue} now={now} onTake={canTake ? (id) => void take(id) : undefined} />
         {error && (
           <p role="alert" className="mt-1 text-xs text-chat-error">
             {error}
