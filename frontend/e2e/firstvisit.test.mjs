@@ -238,6 +238,13 @@ describe('the first visit, on the demo directory', { concurrency: 1 }, () => {
       .locator('[data-testid="desk-agent"][data-agent-id="5"] [data-testid="desk-agent-load"]', { hasText: /^0\// })
       .waitFor({ timeout: T });
     await shot(v, 'transferred');
+
+    // The admin can serve support too: once switched on, it is on the desk as a general agent.
+    await admin.getByLabel('Serve support chats').check();
+    await admin
+      .locator('[data-testid="desk-agent"][data-agent-id="9"] [data-testid="desk-agent-status"]', { hasText: /^available$/ })
+      .waitFor({ timeout: T });
+    assert.match(await admin.locator('[data-testid="desk-agent"][data-agent-id="9"]').innerText(), /Root Admin\s+general/);
   });
 
   it('on a phone, a first visit shows the launcher with a badge instead of covering the page', async () => {
