@@ -290,3 +290,23 @@ describe('an admin can serve support', () => {
     await fails(ada, 'forbidden', 'agent:status', { available: true });
   });
 });
+
+describe('the console nudge at start-up', () => {
+  it('a restart that rebuilds a desk with queued chats starts cleanly (no nudge before the namespace exists)', async () => {
+    const first = await startGateway();
+    const v = await connect(first, null);
+    const queued = await ok(v, 'support:start', form('billing'));
+    assert.equal(queued.status, 'queued');
+    first.keep();
+    await first.stop();
+    const again = await startGateway({ dataDir: first.dataDir, secret: first.secret });
+    try {
+      const admin = await connect(again, '9');
+      const { queue } = await ok(admin, 'support:queue', {});
+      assert.deepEqual(queue.map((q) => q.roomId), [queued.conversation.id]);
+      assert.doesNotMatch(again.stderr(), /panicked/);
+    } finally {
+      await again.stop();
+    }
+  });
+});

@@ -53,11 +53,15 @@ fn staff_only(ctx: &Ctx) -> Result<(), ChatError> {
 /// Tells every agent's and admin's sockets that the desk changed (queue,
 /// loads, availability); they fetch their own view, which differs per agent.
 pub fn desk_changed(app: &App) {
-    let app = app.clone();
+    // At start-up the desk is rebuilt before the namespace exists (and
+    // nobody is connected to hear it): `io.to` would panic there.
+    let Some(ns) = app.io.of("/") else {
+        return;
+    };
     tokio::spawn(async move {
         for role in [Role::SupportAgent, Role::Admin] {
-            let _ = app
-                .io
+            let _ = ns
+                .clone()
                 .to(role_room(role))
                 .emit("support:desk:changed", &json!({}))
                 .await;
