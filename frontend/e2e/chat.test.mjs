@@ -476,8 +476,12 @@ describe('seitech-chat in a real browser', { concurrency: 1 }, () => {
         const launcher = page.getByRole('button', { name: /open support chat/i });
         await launcher.waitFor({ timeout: T });
         await page.screenshot({ path: path.join(dir, `widget-closed-${tag}.png`), animations: 'disabled' });
-        // First visit: it opens by itself, once.
+        // First visit: on a wide screen it opens by itself, once; on a phone
+        // the launcher gets a badge instead and the visitor opens it.
         const panel = page.getByTestId('support-panel');
+        if (viewport.width < 640) {
+          await page.getByRole('button', { name: /open support chat, 1 new/i }).click({ timeout: T });
+        }
         await panel.waitFor({ timeout: T });
         await page.getByText('Start Chat').waitFor({ timeout: T });
         await panel.evaluate((el) => Promise.all(el.getAnimations().map((a) => a.finished)));

@@ -59,8 +59,11 @@ function stopProcess(proc, ms = 10000) {
   });
 }
 
-/** Starts the gateway; resolves with its URL once it prints its listening line. */
-export async function startGateway({ frontendUrl, smtpUrl, extraArgs = [] }) {
+/**
+ * Starts the gateway; resolves with its URL once it prints its listening line.
+ * `directoryFile: null` runs on the demo's own directory (what `run.sh` shows).
+ */
+export async function startGateway({ frontendUrl, smtpUrl, extraArgs = [], directoryFile = DIRECTORY_FILE }) {
   const bin = gatewayBin();
   if (!existsSync(bin)) throw new Error(`gateway binary not found at ${bin} (build it with cargo build -p chat-gateway, or set GATEWAY_BIN)`);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'seitech-chat-e2e-'));
@@ -69,7 +72,7 @@ export async function startGateway({ frontendUrl, smtpUrl, extraArgs = [] }) {
     '--port', '0',
     '--demo',
     '--data-dir', dataDir,
-    '--directory-file', DIRECTORY_FILE,
+    ...(directoryFile ? ['--directory-file', directoryFile] : []),
     '--frontend-url', frontendUrl,
     '--message-burst', '1000',
     '--message-rate-per-minute', '100000',

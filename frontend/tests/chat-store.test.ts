@@ -143,6 +143,24 @@ describe('chatReducer', () => {
     expect(s.hasMore.r1).toBe(false);
   });
 
+  it('read ticks: a system line after my message (the away notice, "X joined") is not a reader', () => {
+    let s = base();
+    s = chatReducer(s, { type: 'message/received', message: msg(1, { authorId: '1' }) });
+    s = chatReducer(s, { type: 'message/received', message: msg(2, { authorId: 'system', authorName: 'Seitech', type: 'system' }) });
+    // Also when it comes with the history (a reload).
+    s = chatReducer(s, {
+      type: 'history/loaded',
+      roomId: 'r1',
+      messages: [msg(3, { authorId: 'system', type: 'system' }), msg(1, { authorId: '1' })],
+      hasMore: false,
+      older: false,
+    });
+    expect(isReadByOthers(s, s.messages.r1[0])).toBe(false);
+    // The agent reading it is.
+    s = chatReducer(s, { type: 'read', roomId: 'r1', userId: '2', messageId: id(3) });
+    expect(isReadByOthers(s, s.messages.r1[0])).toBe(true);
+  });
+
   it('read ticks: a message is read once another user read it or a newer one', () => {
     let s = base();
     const mine = msg(1, { authorId: '1' });

@@ -13,9 +13,11 @@ use std::path::PathBuf;
     about = "The seitech-chat realtime gateway"
 )]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
-    pub host: IpAddr,
+    /// Address to listen on. Default 0.0.0.0, but 127.0.0.1 in demo mode:
+    /// demo mode hands out tokens for anyone (`/dev/token`), so it is only
+    /// reachable from other machines when asked for with --host.
+    #[arg(long, env = "HOST")]
+    pub host: Option<IpAddr>,
     /// Port to listen on; 0 picks a free one (printed on stdout).
     #[arg(long, env = "PORT", default_value_t = 3001)]
     pub port: u16,
@@ -144,6 +146,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The address to bind: `--host`, else loopback in demo mode, else all.
+    pub fn bind_host(&self) -> IpAddr {
+        self.host.unwrap_or(if self.demo {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            IpAddr::from([0, 0, 0, 0])
+        })
+    }
+
     pub fn cors_origins(&self) -> Vec<String> {
         self.frontend_url
             .split(',')
@@ -157,5 +168,32 @@ impl Config {
             max_content_chars: self.max_content_chars,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod bind_host_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        // Only flags on the command line: no HOST/DEMO from the environment
+        // of whoever runs the tests.
+        Config::try_parse_from(std::iter::once("seitech-chat").chain(args.iter().copied()))
+            .expect("valid flags")
+    }
+
+    #[test]
+    fn demo_mode_listens_on_loopback_unless_a_host_is_given() {
+        if std::env::var_os("HOST").is_some() || std::env::var_os("DEMO").is_some() {
+            return; // the environment decides; nothing to check here
+        }
+        assert_eq!(parse(&["--demo"]).bind_host().to_string(), "127.0.0.1");
+        assert_eq!(parse(&[]).bind_host().to_string(), "0.0.0.0");
+        assert_eq!(
+            parse(&["--demo", "--host", "0.0.0.0"])
+                .bind_host()
+                .to_string(),
+            "0.0.0.0"
+        );
     }
 }

@@ -87,13 +87,29 @@ async fn dev_token(State(app): State<App>, Query(q): Query<TokenQuery>) -> Respo
 }
 
 /// Demo mode only: the directory's users, for the demo app's user picker.
+/// Agents also carry their `department` and the widget `topics` (query
+/// types) that reach them first, so the picker can say who answers what.
 async fn dev_users(State(app): State<App>) -> Response {
     let users: Vec<_> = app
         .people
         .search("", None)
         .into_iter()
         .filter(|u| !u.id.starts_with("guest_"))
-        .map(|u| json!({ "id": u.id, "name": u.name, "role": u.role }))
+        .map(|u| {
+            let mut v = json!({ "id": u.id, "name": u.name, "role": u.role });
+            if let Some(agent) = app.people.agent_config(&u.id) {
+                let topics: Vec<&str> = chat_core::support::QUERY_TYPES
+                    .iter()
+                    .copied()
+                    .filter(|q| {
+                        chat_core::support::department_for(q) == Some(agent.department.as_str())
+                    })
+                    .collect();
+                v["department"] = json!(agent.department);
+                v["topics"] = json!(topics);
+            }
+            v
+        })
         .collect();
     Json(json!({ "users": users })).into_response()
 }

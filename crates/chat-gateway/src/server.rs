@@ -152,7 +152,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .layer(tower::util::MapRequestLayer::new(detach_from_read_buffer))
         .layer(cors(&config)?);
 
-    let addr = SocketAddr::new(config.host, config.port);
+    let addr = SocketAddr::new(config.bind_host(), config.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

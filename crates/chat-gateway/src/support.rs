@@ -19,6 +19,10 @@ use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
+/// The agent console's views and actions on the desk (queue, take, transfer,
+/// supervisor view): a child module, so it decides under the same lock.
+pub(crate) mod console;
+
 #[derive(Debug, Clone)]
 struct Agent {
     department: String,

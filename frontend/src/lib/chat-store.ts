@@ -28,6 +28,8 @@ export interface ChatState {
   reads: Record<string, Record<string, string>>;
   support: Record<string, SupportStatus>;
   agentsOnline: number | null;
+  /** Per department (sales, support, billing, general): agents who could answer now; null until the gateway says. */
+  agentsByDepartment: Record<string, number> | null;
   /** Newest server message id seen, the `since` of the next `sync`. */
   lastSeenId: string | null;
   activeRoomId: string | null;
@@ -44,6 +46,7 @@ export const initialChatState: ChatState = {
   reads: {},
   support: {},
   agentsOnline: null,
+  agentsByDepartment: null,
   lastSeenId: null,
   activeRoomId: null,
 };
@@ -71,7 +74,7 @@ export type ChatAction =
   | { type: 'support/queued'; roomId: string; position: number | null }
   | { type: 'support/assigned'; roomId: string; agent: { id: string; name: string } | null }
   | { type: 'support/ended'; roomId: string }
-  | { type: 'agents/availability'; online: number }
+  | { type: 'agents/availability'; online: number; departments?: Record<string, number> | null }
   | { type: 'reset' };
 
 /** Compare two server message ids (UUIDv7: lexicographic order is time order). */
@@ -164,8 +167,10 @@ function applyReceived(state: ChatState, message: ChatMessage): ChatState {
       },
     };
   }
-  // The author has obviously read its own message.
-  next = applyRead(next, message.roomId, message.authorId, message.id);
+  // The author has obviously read its own message. A system line (the away
+  // notice, "X joined") is written by nobody: it reads nothing, so it never
+  // turns the visitor's own message "Read".
+  if (message.type !== 'system') next = applyRead(next, message.roomId, message.authorId, message.id);
   // A new message from someone ends their typing.
   const roomTyping = next.typing[message.roomId];
   if (roomTyping && roomTyping[message.authorId]) {
@@ -277,7 +282,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         ? { ...state.hasMore, [action.roomId]: action.hasMore }
         : state.hasMore;
       let next: ChatState = { ...state, lastSeenId, hasMore, messages: { ...state.messages, [action.roomId]: list } };
-      for (const m of action.messages) next = applyRead(next, m.roomId, m.authorId, m.id);
+      for (const m of action.messages) if (m.type !== 'system') next = applyRead(next, m.roomId, m.authorId, m.id);
       return next;
     }
     case 'sync/applied': {
@@ -334,7 +339,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'support/ended':
       return { ...state, support: { ...state.support, [action.roomId]: { state: 'ended' } } };
     case 'agents/availability':
-      return { ...state, agentsOnline: action.online };
+      return { ...state, agentsOnline: action.online, agentsByDepartment: action.departments ?? state.agentsByDepartment };
     default:
       return state;
   }
@@ -353,7 +358,9 @@ export function typingUserIds(state: ChatState, roomId: string, now: number): st
 export function isReadByOthers(state: ChatState, message: UiMessage): boolean {
   if (message.status !== 'sent') return false;
   const room = state.reads[message.roomId] ?? {};
-  return Object.entries(room).some(([userId, id]) => userId !== message.authorId && compareIds(id, message.id) >= 0);
+  return Object.entries(room).some(
+    ([userId, id]) => userId !== message.authorId && userId !== 'system' && compareIds(id, message.id) >= 0,
+  );
 }
 
 export function totalUnread(state: ChatState): number {

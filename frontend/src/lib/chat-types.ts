@@ -56,6 +56,23 @@ export interface Conversation {
   unreadCount: number;
   lastMessage: ChatMessage | null;
   status?: string;
+  /** Support chats only: the visitor and where the chat stands (docs/protocol.md, Additions). */
+  support?: SupportInfo | null;
+  createdAt?: string;
+  lastActivityAt?: string;
+}
+
+export interface SupportInfo {
+  visitorId: string;
+  visitorName: string;
+  visitorEmail: string;
+  queryType: string;
+  department: string;
+  agentId: string | null;
+  /** ISO-8601. */
+  startedAt: string;
+  endedAt: string | null;
+  rating: number | null;
 }
 
 export interface Session {

@@ -219,7 +219,7 @@ pub async fn ensure_channels(app: &App) -> anyhow::Result<()> {
         if app.store.conversation(&id).await?.is_none() {
             let name = match audience {
                 None => "Announcements".to_string(),
-                Some(r) => format!("Announcements ({r})"),
+                Some(r) => format!("Announcements for {}", channel_audience(r)),
             };
             app.store
                 .create_conversation(NewConversation {
@@ -302,4 +302,15 @@ pub async fn broadcast(ctx: &Ctx, data: Value) -> Outcome {
     metrics::counter!(crate::metrics::MESSAGES_TOTAL, "type" => "text").increment(1);
     deliver(ctx, &room, &message).await;
     ack_data("message", &message)
+}
+
+/// A channel's audience in words ("support agents"), for its human name.
+fn channel_audience(role: Role) -> &'static str {
+    match role {
+        Role::Student => "students",
+        Role::Instructor => "instructors",
+        Role::Admin => "admins",
+        Role::SupportAgent => "support agents",
+        Role::Public => "visitors",
+    }
 }

@@ -3,6 +3,7 @@
 //! [`ChatError`]; [`dispatch`] turns that into the ack or `chat:error`.
 
 pub mod connection;
+pub mod console;
 pub mod conversations;
 pub mod messages;
 pub mod payload;
@@ -64,6 +65,11 @@ async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
         "support:rate" => support::rate(ctx, data).await,
         "support:transcript" => support::transcript(ctx, data).await,
         "agent:status" => support::agent_status(ctx, data).await,
+        "support:queue" => console::queue(ctx, data).await,
+        "support:take" => console::take(ctx, data).await,
+        "support:transfer" => console::transfer(ctx, data).await,
+        "support:visitor" => console::visitor(ctx, data).await,
+        "support:desk" => console::desk(ctx, data).await,
         "push:subscribe" => crate::notify::subscribe(ctx, data).await,
         "push:unsubscribe" => crate::notify::unsubscribe(ctx, data).await,
         _ => Err(ChatError::invalid("unknown event")),

@@ -301,7 +301,7 @@ pub async fn apply(app: &App, changes: Changes) {
 }
 
 /// A `system` message in a room, stored and delivered to everyone in it.
-async fn system_message(app: &App, room_id: &str, content: String) {
+pub(crate) async fn system_message(app: &App, room_id: &str, content: String) {
     let stored = app
         .store
         .append_message(NewMessage::plain(
@@ -328,6 +328,8 @@ async fn system_message(app: &App, room_id: &str, content: String) {
 pub fn publish_gauges(app: &App) {
     metrics::gauge!(m::SUPPORT_QUEUE_LENGTH).set(app.support.queue_length() as f64);
     metrics::gauge!(m::AGENT_ACTIVE_CHATS).set(app.support.active_chats() as f64);
+    // Every desk change passes here: the consoles' live views follow it.
+    super::console::desk_changed(app);
 }
 
 /// A support room and the caller's part in it.
@@ -520,8 +522,10 @@ pub async fn agent_status(ctx: &Ctx, data: Value) -> Outcome {
     if ctx.me.is_guest {
         return Err(ChatError::unauthorized("sign in as a support agent"));
     }
-    if ctx.me.role != Role::SupportAgent {
-        return Err(ChatError::forbidden("only support agents have a status"));
+    if !matches!(ctx.me.role, Role::SupportAgent | Role::Admin) {
+        return Err(ChatError::forbidden(
+            "only support agents (and admins who serve) have a status",
+        ));
     }
     let req: Status = payload::parse(data)?;
     let Value::Bool(available) = req.available else {
@@ -549,6 +553,9 @@ pub async fn agent_status(ctx: &Ctx, data: Value) -> Outcome {
             }
         },
     };
+    if ctx.me.role == Role::Admin {
+        super::console::admin_serves(app, &ctx.me.user_id);
+    }
     app.support
         .register_agent(&ctx.me.user_id, app.people.agent_config(&ctx.me.user_id));
     let changes = app
@@ -559,24 +566,33 @@ pub async fn agent_status(ctx: &Ctx, data: Value) -> Outcome {
     Ok(Map::new())
 }
 
+/// The `agent:availability` payload: `online` (every available agent) and
+/// `departments` (per department, the agents who could answer it, general
+/// ones included), so the widget can speak for the visitor's topic.
+fn availability(app: &App) -> Value {
+    json!({
+        "online": app.support.agents_available(),
+        "departments": app.support.agents_available_by_department(),
+    })
+}
+
 /// Tells visitors how many agents are there to answer.
 async fn announce_availability(app: &App) {
-    let online = app.support.agents_available();
     let _ = app
         .io
         .to(role_room(Role::Public))
-        .emit("agent:availability", &json!({ "online": online }))
+        .emit("agent:availability", &availability(app))
         .await;
+    super::console::desk_changed(app);
 }
 
 pub async fn on_agent_connect(app: &App, me: &Identity) {
-    if me.role != Role::SupportAgent {
+    if me.role != Role::SupportAgent && !super::console::serving_admin(app, me) {
         if me.role == Role::Public {
-            let online = app.support.agents_available();
             let _ = app
                 .io
                 .to(user_room(&me.user_id))
-                .emit("agent:availability", &json!({ "online": online }))
+                .emit("agent:availability", &availability(app))
                 .await;
         }
         return;
@@ -590,7 +606,7 @@ pub async fn on_agent_connect(app: &App, me: &Identity) {
 
 /// Every closed agent socket; the last one starts the grace period.
 pub fn on_agent_disconnect(app: &App, me: &Identity) {
-    if me.role != Role::SupportAgent {
+    if me.role != Role::SupportAgent && !super::console::serving_admin(app, me) {
         return;
     }
     if let Some(generation) = app.support.agent_disconnected(&me.user_id) {

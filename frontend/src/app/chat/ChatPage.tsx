@@ -5,14 +5,51 @@ import { ChatInterface, ChatProvider, useChat } from '@/components/chat';
 import { chatUrl } from '@/lib/socket-client';
 import { browserServiceWorker, unsubscribeFromPush } from '@/lib/web-push';
 
-// The demo directory of the gateway (`--demo`); the gateway answers
-// GET /dev/token?user=<id> with a signed token for any of them.
-export const DEMO_USERS = [
+export interface DemoUser {
+  id: string;
+  name: string;
+  role: string;
+  /** Agents: their department and the widget topics that reach it. */
+  department?: string;
+  topics?: string[];
+}
+
+// The demo directory of the gateway (`--demo`, crates/chat-gateway/demo):
+// the picker asks the gateway (GET /dev/users) and falls back to this copy
+// when it cannot. The gateway answers GET /dev/token?user=<id> with a signed
+// token for any of them.
+export const DEMO_USERS: DemoUser[] = [
   { id: '1', name: 'Ada Student', role: 'student' },
+  { id: '3', name: 'Ben Student', role: 'student' },
   { id: '2', name: 'Ian Instructor', role: 'instructor' },
-  { id: '5', name: 'Sam Agent', role: 'support-agent' },
+  { id: '5', name: 'Sam Agent', role: 'support-agent', department: 'support', topics: ['technical_support'] },
+  { id: '6', name: 'Sue Sales', role: 'support-agent', department: 'sales', topics: ['course_inquiry'] },
+  { id: '7', name: 'Bea Billing', role: 'support-agent', department: 'billing', topics: ['billing'] },
+  { id: '8', name: 'Gus General', role: 'support-agent', department: 'general', topics: ['other'] },
   { id: '9', name: 'Root Admin', role: 'admin' },
 ];
+
+const ROLE_GROUPS: Array<{ role: string; label: string }> = [
+  { role: 'student', label: 'Students' },
+  { role: 'instructor', label: 'Instructors' },
+  { role: 'support-agent', label: 'Support agents (answer the widget)' },
+  { role: 'admin', label: 'Admins' },
+];
+
+const TOPIC_LABEL: Record<string, string> = {
+  course_inquiry: 'Course inquiry',
+  technical_support: 'Technical support',
+  billing: 'Billing',
+  other: 'Other',
+};
+
+/** "answers Course inquiry" / "general: helps every team when it is full". */
+export function answers(u: DemoUser): string | null {
+  if (u.role !== 'support-agent') return null;
+  const topics = (u.topics ?? []).map((t) => TOPIC_LABEL[t] ?? t);
+  const own = topics.length ? `answers ${topics.join(', ')}` : `${u.department ?? 'general'} department`;
+  return u.department === 'general' ? `${own}; helps every team when it is busy or away` : own;
+}
 
 const TOKEN_KEY = 'seitech-chat:demo-token';
 
@@ -24,6 +61,19 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [roomId, setRoomId] = useState<string | undefined>(undefined);
+  const [users, setUsers] = useState<DemoUser[]>(DEMO_USERS);
+
+  // The gateway's own list (it is the one that signs the tokens).
+  useEffect(() => {
+    const ctl = new AbortController();
+    fetch(`${url.replace(/\/$/, '')}/dev/users`, { signal: ctl.signal })
+      .then((r) => (r.ok ? (r.json() as Promise<{ users?: DemoUser[] }>) : null))
+      .then((body) => {
+        if (body?.users?.length) setUsers(body.users);
+      })
+      .catch(() => undefined);
+    return () => ctl.abort();
+  }, [url]);
 
   useEffect(() => {
     try {
@@ -86,12 +136,29 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
             className="w-full rounded-lg border border-chat-border bg-chat-bg px-3 py-2"
           >
             <option value="">Choose a user…</option>
-            {DEMO_USERS.map((u) => (
-              <option key={u.id} value={u.id}>
-                {u.name} ({u.role})
-              </option>
-            ))}
+            {ROLE_GROUPS.map((g) => {
+              const members = users.filter((u) => u.role === g.role);
+              if (!members.length) return null;
+              return (
+                <optgroup key={g.role} label={g.label}>
+                  {members.map((u) => (
+                    <option key={u.id} value={u.id}>
+                      {u.name}
+                      {answers(u) ? ` — ${answers(u)}` : ''}
+                    </option>
+                  ))}
+                </optgroup>
+              );
+            })}
           </select>
+          <p className="text-xs text-chat-muted" data-testid="who-answers">
+            The support widget on the home page goes by topic:{' '}
+            {users
+              .filter((u) => u.role === 'support-agent')
+              .map((u) => `${u.name} ${answers(u)}`)
+              .join(' · ')}
+            . Sign in as that agent in another window to answer a visitor.
+          </p>
           <button
             type="submit"
             disabled={!userId || busy}

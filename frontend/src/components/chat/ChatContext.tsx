@@ -92,6 +92,10 @@ export interface ChatContextValue {
    * while still connected). Never throws.
    */
   disablePush: () => Promise<boolean>;
+  /** Any event with an ack (the agent console's `support:*` requests). Never throws. */
+  request: <T extends object>(event: string, payload: unknown) => Promise<Ack<T>>;
+  /** Bumped on every `support:desk:changed` (and on connect): the console's views fetch again. */
+  deskVersion: number;
 }
 
 const ChatContext = createContext<ChatContextValue | null>(null);
@@ -172,6 +176,7 @@ export function ChatProvider({
   const url = urlProp ?? chatUrl();
   const [state, dispatch] = useReducer(chatReducer, initialChatState);
   const [lastError, setLastError] = useState<string | null>(null);
+  const [deskVersion, setDeskVersion] = useState(0);
   const [draftVersion, setDraftVersion] = useState(0);
   const stateRef = useRef(state);
   stateRef.current = state;
@@ -486,8 +491,14 @@ export function ChatProvider({
     const onAssigned = (p: { roomId: string; agent?: { id: string; name: string } }) =>
       dispatch({ type: 'support/assigned', roomId: p.roomId, agent: p.agent ?? null });
     const onEnded = (p: { roomId: string }) => dispatch({ type: 'support/ended', roomId: p.roomId });
-    const onAvailability = (p: { online: number }) => dispatch({ type: 'agents/availability', online: p.online });
+    const onAvailability = (p: { online: number; departments?: Record<string, number> }) =>
+      dispatch({
+        type: 'agents/availability',
+        online: p.online,
+        departments: p.departments && typeof p.departments === 'object' ? p.departments : null,
+      });
     const onChatError = (p: { event?: string; message?: string }) => setLastError(p.message ?? 'Something went wrong');
+    const onDeskChanged = () => setDeskVersion((v) => v + 1);
 
     socket.on('connect', onConnect);
     socket.on('session', onSessionEvt);
@@ -508,6 +519,8 @@ export function ChatProvider({
     socket.on('support:ended', onEnded);
     socket.on('agent:availability', onAvailability);
     socket.on('chat:error', onChatError);
+    socket.on('support:desk:changed', onDeskChanged);
+    socket.on('connect', onDeskChanged);
 
     // The browser knows first when the network goes: stop using the socket
     // and queue; reconnect (then sync and flush) as soon as it is back.
@@ -551,6 +564,8 @@ export function ChatProvider({
       socket.off('support:ended', onEnded);
       socket.off('agent:availability', onAvailability);
       socket.off('chat:error', onChatError);
+      socket.off('support:desk:changed', onDeskChanged);
+      socket.off('connect', onDeskChanged);
       tab.close();
       tabRef.current = null;
       releaseSocket(url, token);
@@ -851,6 +866,8 @@ export function ChatProvider({
       pushStatus,
       enablePush,
       disablePush,
+      request: call,
+      deskVersion,
     }),
     [
       state,
@@ -885,6 +902,8 @@ export function ChatProvider({
       pushStatus,
       enablePush,
       disablePush,
+      call,
+      deskVersion,
     ],
   );
 

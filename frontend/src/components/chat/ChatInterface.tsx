@@ -4,6 +4,7 @@ import React, { useEffect, useState } from 'react';
 import { useChat } from './ChatContext';
 import { ChatSidebar } from './ChatSidebar';
 import { ChatWindow } from './ChatWindow';
+import { SupportConsole } from './SupportConsole';
 import { totalUnread } from '@/lib/chat-store';
 
 const STATUS_TEXT: Record<string, string> = {
@@ -27,6 +28,8 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
   const [selected, setSelected] = useState<string | null>(initialRoomId ?? null);
   const [notifyState, setNotifyState] = useState<string>('default');
   const [available, setAvailable] = useState(true);
+  // An admin serves support only once it says so (then like a general agent).
+  const [adminServing, setAdminServing] = useState(false);
 
   useEffect(() => {
     if (typeof Notification !== 'undefined') setNotifyState(Notification.permission);
@@ -66,6 +69,7 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
   }, [unread]);
 
   const isAgent = state.session?.role === 'support-agent';
+  const isStaff = isAgent || state.session?.role === 'admin';
 
   return (
     <div
@@ -99,6 +103,31 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
             Available for support
           </label>
         )}
+        {state.session?.role === 'admin' && (
+          <label className="flex items-center gap-1 text-xs">
+            <input
+              type="checkbox"
+              checked={adminServing}
+              onChange={async (e) => {
+                const on = e.target.checked;
+                setAdminServing(on);
+                const ack = await chat.setAgentStatus(on);
+                if (!ack.ok) setAdminServing(!on);
+              }}
+            />
+            Serve support chats
+          </label>
+        )}
+        {isStaff && (
+          <button
+            type="button"
+            className="rounded-md border border-chat-border px-2 py-1 text-xs"
+            onClick={() => setSelected(null)}
+            data-testid="open-desk"
+          >
+            Support desk
+          </button>
+        )}
         {notifyState === 'default' && typeof Notification !== 'undefined' && (
           <button
             type="button"
@@ -121,6 +150,8 @@ export function ChatInterface({ initialRoomId, className }: ChatInterfaceProps) 
         <main className={`${selected ? 'flex' : 'hidden md:flex'} min-h-0 min-w-0 flex-1 flex-col`}>
           {selected ? (
             <ChatWindow roomId={selected} onBack={() => setSelected(null)} />
+          ) : isStaff ? (
+            <SupportConsole onOpen={setSelected} />
           ) : (
             <div className="m-auto p-6 text-center text-sm text-chat-muted">Choose a conversation</div>
           )}

@@ -2,6 +2,7 @@
 
 import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useChat } from './ChatContext';
+import { VisitorPanel } from './SupportConsole';
 import { conversationTitle, isReadByOthers, typingUserIds } from '@/lib/chat-store';
 import type { Attachment, Conversation, UiMessage } from '@/lib/chat-types';
 import { attachmentHref } from '@/lib/uploads';
@@ -147,6 +148,19 @@ export function MessageList({ roomId, conversation, onReply, allowActions = true
       el.scrollTop = el.scrollHeight;
     }
   }, [messages]);
+
+  // The list also shrinks under it (the end-of-chat rating panel, the
+  // keyboard on a phone): a reader at the bottom stays at the bottom, so the
+  // last message is never hidden under what appeared.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const ro = new ResizeObserver(() => {
+      if (stickToBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
 
   const onScroll = () => {
     const el = scroller.current;
@@ -698,15 +712,19 @@ export function ChatWindow({ roomId, onBack }: ChatWindowProps) {
             {title}
           </h2>
           <p className="text-xs text-chat-muted" data-testid="presence">
-            {others.length === 1 && (
+            {others.length === 1 && !(conversation?.type === 'support' && (ended || support?.state === 'queued')) && (
               <span
                 className={`mr-1 inline-block h-2 w-2 rounded-full ${state.online[others[0].id] ? 'bg-chat-success' : 'bg-gray-400'}`}
                 aria-hidden="true"
               />
             )}
-            {presence}
-            {conversation?.type === 'support' && support?.state === 'queued' && ' · waiting in queue'}
-            {ended && ' · ended'}
+            {/* A support chat's state is what matters, not the visitor's presence. */}
+            {conversation?.type === 'support' && ended
+              ? 'Chat ended'
+              : conversation?.type === 'support' && support?.state === 'queued'
+                ? 'Waiting in the queue'
+                : presence}
+            {conversation?.type !== 'support' && ended && ' · ended'}
           </p>
         </div>
         {conversation?.type === 'support' && isAgent && !ended && (
@@ -719,7 +737,15 @@ export function ChatWindow({ roomId, onBack }: ChatWindowProps) {
           </button>
         )}
       </header>
+      {conversation?.type === 'support' && isAgent && <VisitorPanel roomId={roomId} />}
       <MessageList roomId={roomId} conversation={conversation} onReply={setReplyTo} />
+      {ended && conversation?.type === 'support' && (
+        <p className="border-t border-chat-border px-3 py-2 text-center text-xs text-chat-muted" role="status" data-testid="chat-ended-line">
+          {conversation.support?.endedAt
+            ? `This chat ended on ${new Date(conversation.support.endedAt).toLocaleString()}`
+            : 'This chat has ended'}
+        </p>
+      )}
       <Composer
         roomId={roomId}
         replyTo={replyTo}

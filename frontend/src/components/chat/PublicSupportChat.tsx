@@ -8,6 +8,7 @@ import { ChatIcon, MaximiseIcon, MinimiseIcon, RestoreIcon } from './icons';
 import type { QueryType, Session } from '@/lib/chat-types';
 import { themeToCssVars, type ChatTheme } from '@/lib/chat-theme';
 import { QUERY_TYPES, validatePreChat, type PreChatErrors } from '@/lib/validation';
+import { TOPIC_DEPARTMENT, widgetStatus, type StatusTone } from '@/lib/support-status';
 
 export const GUEST_TOKEN_KEY = 'seitech-chat:guest-token';
 export const SUPPORT_KEY = 'seitech-chat:support';
@@ -55,7 +56,12 @@ function readStored(): { token: string | null; support: StoredSupport | null } {
 export interface PublicSupportChatProps {
   /** Gateway URL (default NEXT_PUBLIC_CHAT_URL or http://localhost:3001). */
   url?: string;
-  /** Open once by itself on a first visit, after this delay; 0 or less: never. */
+  /**
+   * On a first visit, after this delay (0 or less: never): on a wide screen
+   * the panel opens by itself, once; on a phone (narrower than 640 px, where
+   * the panel would cover the whole page) the launcher shows a "1" badge
+   * instead, and the visitor opens it when they want to.
+   */
   autoOpenDelayMs?: number;
   faqs?: Faq[];
   theme?: Partial<ChatTheme>;
@@ -67,6 +73,7 @@ export function PublicSupportChat({ url, autoOpenDelayMs = 3000, faqs = DEFAULT_
   const [token, setToken] = useState<string | null>(null);
   const [support, setSupport] = useState<StoredSupport | null>(null);
   const [open, setOpen] = useState(false);
+  const [nudge, setNudge] = useState(false);
 
   useEffect(() => {
     const s = readStored();
@@ -86,7 +93,8 @@ export function PublicSupportChat({ url, autoOpenDelayMs = 3000, faqs = DEFAULT_
       /* storage disabled: never auto-open */
     }
     if (visited) return;
-    const t = setTimeout(() => setOpen(true), autoOpenDelayMs);
+    const narrow = typeof window !== 'undefined' && typeof window.matchMedia === 'function' && window.matchMedia('(max-width: 639px)').matches;
+    const t = setTimeout(() => (narrow ? setNudge(true) : setOpen(true)), autoOpenDelayMs);
     return () => clearTimeout(t);
   }, [autoOpenDelayMs]);
 
@@ -120,7 +128,11 @@ export function PublicSupportChat({ url, autoOpenDelayMs = 3000, faqs = DEFAULT_
       <ChatProvider url={url} token={token} enabled={enabled} onSession={onSession} onAuthFailed={onAuthFailed}>
         <SupportWidget
           open={open}
-          setOpen={setOpen}
+          setOpen={(o) => {
+            if (o) setNudge(false);
+            setOpen(o);
+          }}
+          nudge={nudge}
           support={support}
           setSupport={(s) => {
             setSupport(s);
@@ -141,6 +153,8 @@ export function PublicSupportChat({ url, autoOpenDelayMs = 3000, faqs = DEFAULT_
 
 interface WidgetProps {
   open: boolean;
+  /** A first visit on a phone: the launcher invites with a badge instead of opening. */
+  nudge: boolean;
   setOpen: (o: boolean) => void;
   support: StoredSupport | null;
   setSupport: (s: StoredSupport | null) => void;
@@ -150,7 +164,15 @@ interface WidgetProps {
 
 type Phase = 'pre-chat' | 'connecting' | 'queued' | 'active' | 'ended';
 
-function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: WidgetProps) {
+const DOT: Record<StatusTone, string> = {
+  online: 'bg-green-300',
+  waiting: 'bg-amber-300',
+  away: 'bg-gray-300',
+  ended: 'bg-gray-300',
+  offline: 'bg-yellow-300',
+};
+
+function SupportWidget({ open, setOpen, nudge, support, setSupport, faqs, title }: WidgetProps) {
   const chat = useChat();
   const { state, openRoom } = chat;
   const roomId = support?.roomId ?? null;
@@ -161,6 +183,8 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
   const wasOpen = useRef(open);
   const titleId = useId();
   const [seenId, setSeenId] = useState<string | null>(null);
+  // The pre-chat topic lives here: the header speaks for its department.
+  const [topic, setTopic] = useState<QueryType>('course_inquiry');
 
   // Open the stored support room once signed in (after a reload too).
   const sessionId = state.session?.userId;
@@ -185,9 +209,10 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
   useEffect(() => {
     if (open && newestOther) setSeenId(newestOther.id);
   }, [open, newestOther]);
-  const unread = open
+  const unseen = open
     ? 0
     : messages.filter((m) => m.status === 'sent' && m.authorId !== me && (!seenId || compareIds(m.id, seenId) > 0)).length;
+  const unread = unseen > 0 ? unseen : nudge && !roomId ? 1 : 0;
 
   // Focus: into the panel when it opens, back to the launcher when it closes.
   useEffect(() => {
@@ -211,7 +236,9 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
         type="button"
         onClick={() => setOpen(true)}
         className="fixed bottom-4 right-4 z-50 flex h-14 w-14 items-center justify-center rounded-full bg-chat-primary text-2xl text-chat-primary-contrast shadow-2xl transition-transform hover:scale-105 focus:outline-none focus-visible:ring-4 focus-visible:ring-chat-primary/40 sm:bottom-6 sm:right-6 sm:h-16 sm:w-16"
-        aria-label={unread > 0 ? `Open support chat, ${unread} unread` : 'Open support chat'}
+        aria-label={
+          unseen > 0 ? `Open support chat, ${unseen} unread` : unread > 0 ? 'Open support chat, 1 new: we are here to help' : 'Open support chat'
+        }
         data-testid="chat-launcher"
       >
         <ChatIcon />
@@ -228,17 +255,16 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
     );
   }
 
-  const agents = state.agentsOnline;
-  const availability =
-    state.connection !== 'connected'
-      ? state.connection === 'offline'
-        ? 'You are offline: messages will be sent when you reconnect'
-        : 'Connecting…'
-      : agents === null
-        ? 'We usually reply in a few minutes'
-        : agents > 0
-          ? `${agents} agent${agents === 1 ? '' : 's'} online`
-          : 'We are away: leave a message and we will email you';
+  const queuedAt = live && live.state === 'queued' ? live.position : null;
+  const status = widgetStatus({
+    connection: state.connection,
+    phase,
+    department: conv?.support?.department ?? (roomId ? null : TOPIC_DEPARTMENT[topic]),
+    agentsByDepartment: state.agentsByDepartment,
+    agentsOnline: state.agentsOnline,
+    position: queuedAt,
+    agentName: live && live.state === 'active' ? live.agent?.name : conv?.participants.find((p) => p.role === 'support-agent')?.name,
+  });
 
   return (
     <div
@@ -260,12 +286,9 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
           <h2 id={titleId} className="font-chat-heading text-base font-semibold">
             {title}
           </h2>
-          <p className="flex items-center gap-1 text-xs opacity-90" data-testid="availability" role="status">
-            <span
-              className={`inline-block h-2 w-2 rounded-full ${state.connection === 'connected' ? 'bg-green-300' : 'bg-yellow-300'}`}
-              aria-hidden="true"
-            />
-            {availability}
+          <p className="flex items-center gap-1 text-xs opacity-90" data-testid="availability" data-tone={status.tone} role="status">
+            <span className={`inline-block h-2 w-2 shrink-0 rounded-full ${DOT[status.tone]}`} aria-hidden="true" />
+            {status.text}
           </p>
         </div>
         <button
@@ -289,6 +312,8 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
       {(phase === 'pre-chat' || (phase === 'connecting' && !roomId)) && (
         <PreChat
           faqs={faqs}
+          queryType={topic}
+          setQueryType={setTopic}
           busy={phase === 'connecting'}
           onSubmit={async (form) => {
             setStarting(true);
@@ -312,18 +337,6 @@ function SupportWidget({ open, setOpen, support, setSupport, faqs, title }: Widg
 
       {roomId && (phase === 'queued' || phase === 'active' || phase === 'ended') && (
         <>
-          {phase === 'queued' && (
-            <p className="border-b border-chat-border bg-amber-50 px-4 py-2 text-sm text-amber-900" role="status" data-testid="queue-status">
-              {live && live.state === 'queued' && live.position
-                ? `You are number ${live.position} in the queue. An agent will be with you shortly.`
-                : 'Waiting for an agent…'}
-            </p>
-          )}
-          {phase === 'active' && live && live.state === 'active' && live.agent && (
-            <p className="border-b border-chat-border px-4 py-1 text-xs text-chat-muted" data-testid="agent-name">
-              You are chatting with {live.agent.name}
-            </p>
-          )}
           <MessageList roomId={roomId} conversation={conv} allowActions={false} />
           {phase !== 'ended' ? (
             <>
@@ -376,7 +389,7 @@ function Ended({ roomId, email, onNew }: { roomId: string; email?: string; onNew
   const [done, setDone] = useState(false);
   const [error, setError] = useState<string | null>(null);
   return (
-    <div className="space-y-3 border-t border-chat-border p-4 text-sm" data-testid="chat-ended">
+    <div className="max-h-[55%] shrink-0 space-y-3 overflow-y-auto border-t border-chat-border p-4 text-sm" data-testid="chat-ended">
       <p className="font-medium">This chat has ended. Thank you for contacting us.</p>
       {done ? (
         <p role="status" data-testid="rating-thanks">
@@ -446,16 +459,19 @@ function Ended({ roomId, email, onNew }: { roomId: string; email?: string; onNew
 
 function PreChat({
   faqs,
+  queryType,
+  setQueryType,
   busy,
   onSubmit,
 }: {
   faqs: Faq[];
+  queryType: QueryType;
+  setQueryType: (q: QueryType) => void;
   busy: boolean;
   onSubmit: (form: { name: string; email: string; queryType: QueryType; message?: string }) => Promise<string | null>;
 }) {
   const [name, setName] = useState('');
   const [email, setEmail] = useState('');
-  const [queryType, setQueryType] = useState<QueryType>('course_inquiry');
   const [message, setMessage] = useState('');
   const [errors, setErrors] = useState<PreChatErrors>({});
   const [serverError, setServerError] = useState<string | null>(null);

@@ -4,6 +4,7 @@ export { ChatInterface } from './ChatInterface';
 export { ChatSidebar } from './ChatSidebar';
 export { ChatWindow, MessageList, Composer } from './ChatWindow';
 export { PublicSupportChat } from './PublicSupportChat';
+export { SupportConsole, VisitorPanel } from './SupportConsole';
 export { determineChatRecipients, canStartConversation, allowedRecipients } from '@/lib/chat-routing';
 export { chatTheme, applyChatTheme, themeToCssVars, themeStylesheet } from '@/lib/chat-theme';
 export type * from '@/lib/chat-types';
