@@ -64,6 +64,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // 3 KB more RSS per idle socket); bigger frames grow the buffer as
         // needed, read 1 KiB per syscall.
         .ws_read_buffer_size(1024)
+        // A burst from one client (its acks plus the echoes of its messages)
+        // or a busy room must fit; beyond it the socket is disconnected, never
+        // skipped silently (crate::deliver). See docs/protocol.md.
+        .max_buffer_size(config.socket_buffer_packets as usize)
         .build_layer();
     let app = App::new(Parts {
         auth: Authenticator::new(secret.as_bytes()),

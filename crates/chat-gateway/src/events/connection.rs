@@ -144,7 +144,7 @@ pub async fn on_connect(app: App, s: SocketRef) {
     if let Some(t) = guest_token {
         session["guestToken"] = Value::String(t);
     }
-    let _ = s.emit("session", &session);
+    crate::deliver::emit(&s, "session", &session);
 
     if !me.is_guest {
         settle_presence(&app, &me.user_id).await;
@@ -191,12 +191,9 @@ async fn announce_presence(app: &App, user_id: &str, rooms: Vec<String>, event: 
         .filter(|r| !r.starts_with("broadcast-"))
         .collect();
     targets.push(role_room(chat_core::Role::Admin));
-    let _ = app
-        .io
-        .to(targets)
+    crate::deliver::to_any(app, targets)
         .except(user_room(user_id))
-        .emit(event, user_id)
-        .await;
+        .emit(event, user_id);
 }
 
 async fn on_disconnect(app: App, s: SocketRef) {
@@ -216,7 +213,7 @@ async fn on_disconnect(app: App, s: SocketRef) {
         for room in app.typing.rooms_of(&me.user_id) {
             if app.typing.stop(&room, &me.user_id) {
                 let payload = json!({ "userId": me.user_id, "roomId": room, "isTyping": false });
-                let _ = app.io.to(room).emit("typing", &payload).await;
+                crate::deliver::to(&app, room).emit("typing", &payload);
             }
         }
     }

@@ -100,12 +100,9 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
     if app.typing.stop(&room.id, &ctx.me.user_id) {
         let payload = json!({ "userId": ctx.me.user_id, "roomId": room.id, "isTyping": false });
         // Like every typing event: to the others, none of the typist's tabs.
-        let _ = app
-            .io
-            .to(room.id.clone())
+        crate::deliver::to(app, room.id.clone())
             .except(super::user_room(&ctx.me.user_id))
-            .emit("typing", &payload)
-            .await;
+            .emit("typing", &payload);
     }
     deliver(ctx, &room, &message).await;
     metrics::histogram!(m::DELIVERY_SECONDS).record(received.elapsed().as_secs_f64());
@@ -118,9 +115,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
 /// changes, which is what lets reactions and reads converge (races.test.mjs).
 pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
     let app = &ctx.app;
-    if let Err(e) = app.io.to(room.id.clone()).emit("message", message).await {
-        tracing::warn!(error = %e, "broadcast failed");
-    }
+    crate::deliver::to(app, room.id.clone()).emit("message", message);
     crate::notify::offline_participants(app, room, message).await;
 }
 
@@ -204,11 +199,7 @@ pub async fn announce_new_conversation(ctx: &Ctx, record: &ConversationRecord) {
     for p in &record.participants {
         join_user_sockets(app, p, &record.id).await;
         if let Ok(view) = conversation_for(app, &record.id, p).await {
-            let _ = app
-                .io
-                .to(user_room(p))
-                .emit("conversation:new", &view)
-                .await;
+            crate::deliver::to(app, user_room(p)).emit("conversation:new", &view);
         }
     }
 }
@@ -241,11 +232,7 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
         .await
         .map_err(store_error)?;
     crate::attachments::refresh_urls(app, std::slice::from_mut(&mut updated));
-    let _ = app
-        .io
-        .to(room.id.clone())
-        .emit("message:updated", &updated)
-        .await;
+    crate::deliver::to(app, room.id.clone()).emit("message:updated", &updated);
     ack_data("message", &updated)
 }
 
@@ -274,14 +261,10 @@ pub async fn delete(ctx: &Ctx, data: Value) -> Outcome {
         .delete_message(&id, now_millis())
         .await
         .map_err(store_error)?;
-    let _ = app
-        .io
-        .to(message.room_id.clone())
-        .emit(
-            "message:deleted",
-            &json!({ "roomId": message.room_id, "messageId": id }),
-        )
-        .await;
+    crate::deliver::to(app, message.room_id.clone()).emit(
+        "message:deleted",
+        &json!({ "roomId": message.room_id, "messageId": id }),
+    );
     Ok(Map::new())
 }
 
@@ -305,14 +288,10 @@ pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
         .toggle_reaction(&id, &ctx.me.user_id, &emoji, now_millis())
         .await
         .map_err(store_error)?;
-    let _ = app
-        .io
-        .to(message.room_id.clone())
-        .emit(
-            "message:reaction",
-            &json!({ "roomId": message.room_id, "messageId": id, "reactions": reactions }),
-        )
-        .await;
+    crate::deliver::to(app, message.room_id.clone()).emit(
+        "message:reaction",
+        &json!({ "roomId": message.room_id, "messageId": id, "reactions": reactions }),
+    );
     ack_data("reactions", &reactions)
 }
 
@@ -363,7 +342,7 @@ pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
         "roomId": room_id, "messageId": message_id, "userId": ctx.me.user_id,
         "readAt": chat_core::clock::format_millis(at),
     });
-    let _ = app.io.to(room_id).emit("message:read", &receipt).await;
+    crate::deliver::to(app, room_id).emit("message:read", &receipt);
     Ok(Map::new())
 }
 

@@ -91,9 +91,9 @@ fn access(ctx: &Ctx, room: &ConversationRecord) -> RoomAccess {
 
 /// Puts every open socket of a user in a room.
 pub async fn join_user_sockets(app: &App, user_id: &str, room_id: &str) {
-    if let Err(e) = app.io.to(user_room(user_id)).join(room_id.to_owned()).await {
-        tracing::warn!(error = %e, "could not join a user's sockets to a room");
-    }
+    crate::deliver::to(app, user_room(user_id))
+        .join(room_id.to_owned())
+        .await;
 }
 
 pub async fn join(ctx: &Ctx, data: Value) -> Outcome {
@@ -111,15 +111,12 @@ pub async fn join(ctx: &Ctx, data: Value) -> Outcome {
             .await
             .map_err(store_error)?;
     }
-    let _ = app
-        .io
-        .to(room_id.clone())
+    crate::deliver::to(app, room_id.clone())
         .except(user_room(&ctx.me.user_id))
         .emit(
             "user:joined",
             &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
-        )
-        .await;
+        );
     let room = conversation_for(app, &room_id, &ctx.me.user_id).await?;
     ack_data("room", &room)
 }
@@ -129,22 +126,15 @@ pub async fn leave(ctx: &Ctx, data: Value) -> Outcome {
     let room = member_room(ctx, &room_id).await?;
     if !is_member(&ctx.me, &room) {
         // An observing admin stops observing.
-        let _ = ctx
-            .app
-            .io
-            .to(user_room(&ctx.me.user_id))
+        crate::deliver::to(&ctx.app, user_room(&ctx.me.user_id))
             .leave(room_id.clone())
             .await;
     }
-    let _ = ctx
-        .app
-        .io
-        .to(room_id.clone())
+    crate::deliver::to(&ctx.app, room_id.clone())
         .except(user_room(&ctx.me.user_id))
         .emit(
             "user:left",
             &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
-        )
-        .await;
+        );
     Ok(Default::default())
 }
