@@ -220,5 +220,5 @@ async fn on_disconnect(app: App, s: SocketRef) {
     if !me.is_guest {
         settle_presence(&app, &me.user_id).await;
     }
-    super::support::on_agent_disconnect(&app, &me);
+    super::support::on_agent_disconnect(&app, &me).await;
 }

@@ -556,13 +556,16 @@ pub async fn on_agent_connect(app: &App, me: &Identity) {
     announce_availability(app).await;
 }
 
-/// Every closed agent socket; the last one starts the grace period.
-pub fn on_agent_disconnect(app: &App, me: &Identity) {
+/// Every closed agent socket; the last one starts the grace period (during
+/// which the agent keeps its chats but takes no new one, so visitors see one
+/// agent fewer).
+pub async fn on_agent_disconnect(app: &App, me: &Identity) {
     if me.role != Role::SupportAgent {
         return;
     }
     if let Some(generation) = app.support.agent_disconnected(&me.user_id) {
         schedule_grace(app, me.user_id.clone(), generation);
+        announce_availability(app).await;
     }
 }
 
