@@ -216,6 +216,10 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
     let req: Edit = payload::parse(data)?;
     let id = payload::message_id("messageId", &req.message_id)?;
     let content = validate::content(&req.content, &app.limits)?;
+    // Edits are rate-limited like messages (they reach the whole room too).
+    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+        return Err(ChatError::rate_limited());
+    }
     let message = existing_message(ctx, &id).await?;
     if message.author_id != ctx.me.user_id {
         return Err(ChatError::forbidden("only the author may edit a message"));
@@ -280,9 +284,25 @@ pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
     let req: React = payload::parse(data)?;
     let id = payload::message_id("messageId", &req.message_id)?;
     let emoji = validate::emoji(&req.emoji)?;
+    // Every toggle reaches the whole room: rate-limited like messages.
+    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+        return Err(ChatError::rate_limited());
+    }
     let message = existing_message(ctx, &id).await?;
-    member_room(ctx, &message.room_id).await?;
+    let room = member_room(ctx, &message.room_id).await?;
+    if !super::rooms::may_act(ctx, &room) {
+        return Err(ChatError::forbidden("channels are read-only"));
+    }
     let _ordered = app.message_locks.lock(&id).await;
+    // Under the message's lock: the caps see every earlier toggle.
+    let current = app
+        .store
+        .message(&id)
+        .await
+        .map_err(store_error)?
+        .map(|m| m.reactions)
+        .unwrap_or_default();
+    validate::reaction_toggle(&current, &ctx.me.user_id, &emoji)?;
     let (_, reactions) = app
         .store
         .toggle_reaction(&id, &ctx.me.user_id, &emoji, now_millis())
@@ -332,7 +352,7 @@ pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
     let req: Read = payload::parse(data)?;
     let room_id = payload::id("roomId", &req.room_id, &app.limits)?;
     let message_id = payload::message_id("messageId", &req.message_id)?;
-    member_room(ctx, &room_id).await?;
+    let room = member_room(ctx, &room_id).await?;
     let at = now_millis();
     app.store
         .mark_read(&room_id, &ctx.me.user_id, &message_id, at)
@@ -342,7 +362,14 @@ pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
         "roomId": room_id, "messageId": message_id, "userId": ctx.me.user_id,
         "readAt": chat_core::clock::format_millis(at),
     });
-    crate::deliver::to(app, room_id).emit("message:read", &receipt);
+    // In a channel a non-admin's receipt goes to its own tabs only (its
+    // unread count), not to the whole audience.
+    let to = if super::rooms::may_act(ctx, &room) {
+        room_id
+    } else {
+        user_room(&ctx.me.user_id)
+    };
+    crate::deliver::to(app, to).emit("message:read", &receipt);
     Ok(Map::new())
 }
 

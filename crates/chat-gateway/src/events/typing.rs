@@ -17,7 +17,10 @@ pub async fn typing(ctx: &Ctx, data: Value, forced: Option<bool>) -> Outcome {
         (None, Some(Value::Bool(b))) => *b,
         (None, Some(_)) => return Err(ChatError::invalid("isTyping must be a boolean")),
     };
-    member_room(ctx, &room_id).await?;
+    let room = member_room(ctx, &room_id).await?;
+    if !super::rooms::may_act(ctx, &room) {
+        return Err(ChatError::forbidden("channels are read-only"));
+    }
     let user = ctx.me.user_id.clone();
     let changed = if is_typing {
         let generation = app.typing.start(&room_id, &user);
