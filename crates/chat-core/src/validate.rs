@@ -371,7 +371,7 @@ mod tests {
             "🏴\u{E0067}\u{E0062}",
             "\u{202E}👍",
             "<b>",
-            "​👍​",
+            "\u{200B}👍\u{200B}",
         ] {
             assert!(emoji(bad).is_err(), "{bad:?} is not one emoji");
         }
