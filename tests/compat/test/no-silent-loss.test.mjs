@@ -61,6 +61,8 @@ test('a reader that stops reading gets every message, or is disconnected and rec
       assert.equal(res.ok, true, JSON.stringify(res).slice(0, 200));
       sent.push(res.message.id);
     }
+    // No need to go on once the gateway says the reader's queue overflowed.
+    if (overflows((await gw.metrics()).text) > 0) break;
   }
   let reason = null;
   reader.once('disconnect', (r) => { reason = r; });
@@ -91,6 +93,60 @@ test('a reader that stops reading gets every message, or is disconnected and rec
   assert.equal(new Set(ids).size, ids.length, 'sync has no duplicates');
   assert.deepEqual(ids, sent, 'sync gives back every message, in order');
   assert.ok(gw.alive());
+});
+
+test('a sender whose reads stall gets an ack for every message, or is disconnected and finds each message stored once', async (t) => {
+  const gw = await gateway();
+  const admin = await connect(gw, '9');
+  const writer = await connect(gw, '1');
+  const first = await ok(admin, 'message', { recipientId: '1', content: 'before the stall' });
+  const roomId = first.message.roomId;
+  await waitFor(writer, 'message', (m) => m.id === first.message.id);
+
+  const tcp = writer.io.engine.transport.ws._socket;
+  tcp.pause(); // it keeps sending, but reads nothing: acks and echoes pile up
+  const N = 2000;
+  const WAVE = 200; // within the per-socket inbox (256), so none is refused
+  const body = 'y'.repeat(3900);
+  const pending = [];
+  let reason = null;
+  writer.once('disconnect', (r) => { reason = r; });
+  // Waves paced by what the admin (who reads) sees stored; stop sending once
+  // the gateway reports the writer's queue overflowed.
+  let sent = 0;
+  while (sent < N) {
+    for (let i = sent; i < sent + WAVE; i++) {
+      pending.push(writer.timeout(60_000).emitWithAck('message', { roomId, content: `${i} ${body}`, clientId: `stall-${i}` })
+        .then((res) => res, (err) => ({ lost: err.message })));
+    }
+    sent += WAVE;
+    const last = `stall-${sent - 1}`;
+    await until(() => received(admin, 'message', (m) => m.clientId === last).length, `${last} stored`, 30_000);
+    if (overflows((await gw.metrics()).text) > 0) break;
+  }
+  tcp.resume();
+  const results = await Promise.all(pending);
+  const answered = results.filter((r) => !r.lost);
+  for (const r of answered) assert.equal(r.ok, true, JSON.stringify(r).slice(0, 200));
+  if (!reason && !writer.connected) reason = 'disconnected';
+  t.diagnostic(`${answered.length} of ${sent} answered; ${reason ? `disconnected (${reason})` : 'still connected'}`);
+  if (!reason) {
+    assert.equal(answered.length, sent, 'a client that stays connected gets every ack');
+  } else {
+    assert.equal(reason, 'io server disconnect');
+    const back = once(writer, 'session', DEFAULT_TIMEOUT_MS * 2);
+    writer.connect();
+    await back;
+  }
+  // What was not stored (no ack, or refused) is sent again with the same
+  // clientId, as a client does: each message ends up stored exactly once.
+  const again = results.map((r, i) => (r.ok ? null : i)).filter((i) => i !== null);
+  for (let k = 0; k < again.length; k += 100) {
+    await Promise.all(again.slice(k, k + 100).map((i) => ok(writer, 'message', { roomId, content: `${i} ${body}`, clientId: `stall-${i}` })));
+  }
+  const stored = (await syncAll(writer, first.message.id, roomId)).map((m) => m.clientId);
+  assert.equal(stored.length, sent, 'every message stored');
+  assert.equal(new Set(stored).size, sent, 'each one once');
 });
 
 test('a burst of events with acks gets exactly one ack each, whatever the event', async () => {
