@@ -113,9 +113,70 @@ pub fn may_post(user: Party, kind: ConversationType) -> bool {
     kind != ConversationType::Channel || user.role == Role::Admin
 }
 
+/// Channels are read-only for non-admins: besides posting, they may not
+/// type, react, or announce themselves (joined, left, read receipts) to the
+/// whole audience. They still read, and mark read for their own unread count.
+pub fn may_act(user: Party, kind: ConversationType) -> bool {
+    may_post(user, kind)
+}
+
+/// The prefix of the broadcast channels' ids (`broadcast-all`, `broadcast-<role>`).
+pub const BROADCAST_PREFIX: &str = "broadcast-";
+
+/// The broadcast channel of an audience (`None`: every signed-in user).
+pub fn broadcast_channel_id(audience: Option<Role>) -> String {
+    match audience {
+        None => format!("{BROADCAST_PREFIX}all"),
+        Some(r) => format!("{BROADCAST_PREFIX}{r}"),
+    }
+}
+
+/// Is `user` a member of a channel? A broadcast channel's members are its
+/// audience as the user's role is *now* (a demoted admin is no longer in
+/// `broadcast-admin`, whatever the stored participant list says); any other
+/// channel's are its participants.
+pub fn channel_member(channel_id: &str, role: Role, is_guest: bool, is_participant: bool) -> bool {
+    if channel_id.starts_with(BROADCAST_PREFIX) {
+        !is_guest
+            && (channel_id == broadcast_channel_id(None)
+                || channel_id == broadcast_channel_id(Some(role)))
+    } else {
+        is_participant
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broadcast_channels_follow_the_role_of_now_other_channels_their_list() {
+        let admin_channel = broadcast_channel_id(Some(Role::Admin));
+        assert!(channel_member(&admin_channel, Role::Admin, false, false));
+        assert!(
+            !channel_member(&admin_channel, Role::Student, false, true),
+            "a demoted admin still listed as a participant is out"
+        );
+        assert!(channel_member("broadcast-all", Role::Student, false, false));
+        assert!(!channel_member("broadcast-all", Role::Public, true, false));
+        assert!(channel_member("staff-room", Role::Student, false, true));
+        assert!(!channel_member("staff-room", Role::Admin, false, false));
+    }
+
+    #[test]
+    fn channels_are_read_only_for_non_admins() {
+        let student = Party {
+            id: "s",
+            role: Role::Student,
+        };
+        let admin = Party {
+            id: "a",
+            role: Role::Admin,
+        };
+        assert!(!may_act(student, ConversationType::Channel));
+        assert!(may_act(admin, ConversationType::Channel));
+        assert!(may_act(student, ConversationType::Group));
+    }
     use std::collections::HashSet;
 
     struct Facts {

@@ -23,7 +23,13 @@ pub fn department_for(query_type: &str) -> Option<&'static str> {
 pub struct AgentLoad<'a> {
     pub id: &'a str,
     pub department: &'a str,
+    /// Online for the desk: connected, or disconnected within its grace
+    /// period (it keeps its chats until the period ends).
     pub online: bool,
+    /// Has an open socket now. An agent in its grace period has none: it
+    /// keeps the chats it has but takes no new ones, since nobody would
+    /// answer them.
+    pub connected: bool,
     pub available: bool,
     pub active_chats: u32,
     pub max_chats: u32,
@@ -33,7 +39,7 @@ pub struct AgentLoad<'a> {
 
 impl AgentLoad<'_> {
     pub fn has_capacity(&self) -> bool {
-        self.online && self.available && self.active_chats < self.max_chats
+        self.online && self.connected && self.available && self.active_chats < self.max_chats
     }
 }
 
@@ -78,6 +84,7 @@ mod tests {
             id,
             department: dept,
             online: true,
+            connected: true,
             available: true,
             active_chats: active,
             max_chats: 2,
@@ -129,6 +136,15 @@ mod tests {
         );
         full.max_chats = 3;
         assert_eq!(choose_agent(&[full], "support"), Some("a"));
+    }
+
+    #[test]
+    fn an_agent_in_its_grace_period_takes_no_new_chat() {
+        let mut away = agent("a", "support", 0, 0);
+        away.connected = false; // online for its grace period, no socket
+        assert_eq!(choose_agent(std::slice::from_ref(&away), "support"), None);
+        let other = agent("b", "support", 1, 0);
+        assert_eq!(choose_agent(&[away, other], "support"), Some("b"));
     }
 
     #[test]

@@ -129,16 +129,117 @@ pub fn email(raw: &str) -> ChatResult<String> {
     Ok(e.to_owned())
 }
 
-/// An emoji reaction: 1..=16 characters, no whitespace or control characters.
+/// Longest reaction, in characters (a family ZWJ sequence with skin tones
+/// fits; a sentence does not).
+pub const MAX_EMOJI_CHARS: usize = 16;
+
+/// An emoji reaction: exactly one Unicode emoji sequence (UTS #51): an emoji
+/// character (with an optional presentation selector or skin-tone modifier,
+/// and an optional tag sequence, as in subdivision flags), a keycap, or a
+/// flag (two regional indicators), or several of these joined by ZWJ.
+/// Letters, digits and punctuation on their own are not emoji.
 pub fn emoji(raw: &str) -> ChatResult<String> {
     let e = raw.trim();
-    let n = e.chars().count();
-    if n == 0 || n > 16 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ChatError::invalid(
-            "emoji must be 1 to 16 visible characters",
-        ));
+    let chars: Vec<char> = e.chars().collect();
+    if chars.is_empty() || chars.len() > MAX_EMOJI_CHARS || !is_emoji_sequence(&chars) {
+        return Err(ChatError::invalid("emoji must be a single emoji"));
     }
     Ok(e.to_owned())
+}
+
+fn is_emoji_sequence(chars: &[char]) -> bool {
+    use unicode_properties::emoji::is_zwj;
+    let mut i = 0;
+    loop {
+        match emoji_element(chars, i) {
+            Some(next) => i = next,
+            None => return false,
+        }
+        if i == chars.len() {
+            return true;
+        }
+        if !is_zwj(chars[i]) {
+            return false;
+        }
+        i += 1;
+    }
+}
+
+/// Parses one emoji element at `i`; the index after it.
+fn emoji_element(chars: &[char], mut i: usize) -> Option<usize> {
+    use unicode_properties::emoji::{
+        is_emoji_presentation_selector, is_regional_indicator, is_tag_character, UnicodeEmoji,
+    };
+    let c = *chars.get(i)?;
+    if is_regional_indicator(c) {
+        return chars
+            .get(i + 1)
+            .filter(|n| is_regional_indicator(**n))
+            .map(|_| i + 2);
+    }
+    if matches!(c, '0'..='9' | '#' | '*') {
+        i += 1;
+        if chars
+            .get(i)
+            .is_some_and(|n| is_emoji_presentation_selector(*n))
+        {
+            i += 1;
+        }
+        return (chars.get(i) == Some(&'\u{20E3}')).then_some(i + 1);
+    }
+    if c.is_ascii() || !c.is_emoji_char() {
+        return None;
+    }
+    i += 1;
+    if let Some(n) = chars.get(i) {
+        if is_emoji_presentation_selector(*n) || matches!(*n, '\u{1F3FB}'..='\u{1F3FF}') {
+            i += 1;
+        }
+    }
+    if chars
+        .get(i)
+        .is_some_and(|n| is_tag_character(*n) && *n != '\u{E007F}')
+    {
+        while chars
+            .get(i)
+            .is_some_and(|n| is_tag_character(*n) && *n != '\u{E007F}')
+        {
+            i += 1;
+        }
+        // A tag sequence ends with CANCEL TAG.
+        return (chars.get(i) == Some(&'\u{E007F}')).then_some(i + 1);
+    }
+    Some(i)
+}
+
+/// Most different reactions one message may carry.
+pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
+/// Most reactions one user may put on one message.
+pub const MAX_REACTIONS_PER_USER: usize = 5;
+
+/// May `user` toggle `emoji` on a message whose reactions are `current`?
+/// Taking a reaction back is always allowed; adding one is capped per
+/// message (different emoji) and per user.
+pub fn reaction_toggle(
+    current: &crate::model::Reactions,
+    user: &str,
+    emoji: &str,
+) -> ChatResult<()> {
+    let mine = |users: &Vec<String>| users.iter().any(|u| u == user);
+    if current.get(emoji).is_some_and(mine) {
+        return Ok(());
+    }
+    if !current.contains_key(emoji) && current.len() >= MAX_REACTIONS_PER_MESSAGE {
+        return Err(ChatError::too_large(format!(
+            "a message carries at most {MAX_REACTIONS_PER_MESSAGE} different reactions"
+        )));
+    }
+    if current.values().filter(|users| mine(users)).count() >= MAX_REACTIONS_PER_USER {
+        return Err(ChatError::too_large(format!(
+            "at most {MAX_REACTIONS_PER_USER} reactions per person on a message"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,5 +333,84 @@ mod tests {
         assert!(emoji("").is_err());
         assert!(emoji("a b").is_err());
         assert!(emoji(&"x".repeat(17)).is_err());
+    }
+
+    #[test]
+    fn a_reaction_is_one_emoji_sequence() {
+        for ok in [
+            "👍",
+            " 🎉 ",
+            "❤️",
+            "❤",
+            "👍🏽",
+            "1️⃣",
+            "#⃣",
+            "🇫🇷",
+            "👩‍💻",
+            "👨‍👩‍👧‍👦",
+            "🏳️‍🌈",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "👩🏽‍🚀",
+            "©️",
+            // the frontend's picker
+            "😀",
+            "😊",
+            "😂",
+            "😍",
+            "🤔",
+            "😢",
+            "😮",
+            "👏",
+            "🙏",
+            "🔥",
+            "✅",
+            "📚",
+            "💡",
+        ] {
+            assert!(emoji(ok).is_ok(), "{ok:?} is an emoji");
+        }
+        for bad in [
+            "SCAM-LINK.io",
+            "a",
+            "1",
+            "#",
+            "ok",
+            "👍 👍",
+            "👍👍",
+            "👍a",
+            "\u{200D}",
+            "👩\u{200D}",
+            "\u{FE0F}",
+            "🇫",
+            "🏴\u{E0067}\u{E0062}",
+            "\u{202E}👍",
+            "<b>",
+            "\u{200B}👍\u{200B}",
+        ] {
+            assert!(emoji(bad).is_err(), "{bad:?} is not one emoji");
+        }
+    }
+
+    #[test]
+    fn reactions_are_capped_per_message_and_per_user() {
+        use crate::model::Reactions;
+        let mut r = Reactions::new();
+        for i in 0..MAX_REACTIONS_PER_USER {
+            r.insert(format!("e{i}"), vec!["u".into()]);
+        }
+        assert!(reaction_toggle(&r, "u", "new").is_err(), "the user's cap");
+        assert!(reaction_toggle(&r, "u", "e0").is_ok(), "taking one back");
+        assert!(reaction_toggle(&r, "v", "e0").is_ok(), "another user");
+        for i in MAX_REACTIONS_PER_USER..MAX_REACTIONS_PER_MESSAGE {
+            r.insert(format!("e{i}"), vec!["w".into()]);
+        }
+        assert!(
+            reaction_toggle(&r, "v", "new").is_err(),
+            "the message's cap"
+        );
+        assert!(
+            reaction_toggle(&r, "v", "e7").is_ok(),
+            "joining an existing one"
+        );
     }
 }

@@ -175,12 +175,78 @@ pub fn random_secret() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The file in the data directory that keeps demo mode's secret.
+pub const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
+
+/// Demo mode's secret when none is configured: made once and kept in the
+/// data directory (readable by the owner only), so tokens survive a restart
+/// as they do with a configured `JWT_SECRET`.
+pub fn demo_secret(data_dir: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Write;
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(DEMO_SECRET_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            let secret = random_secret();
+            file.write_all(secret.as_bytes())?;
+            file.sync_all()?;
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let kept = std::fs::read_to_string(&path)?;
+            let kept = kept.trim();
+            if kept.len() < 32 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds no usable secret; remove it to make a new one",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(kept.to_owned())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn auth() -> Authenticator {
         Authenticator::new(b"test-secret")
+    }
+
+    #[test]
+    fn the_demo_secret_is_made_once_and_kept_private() {
+        let dir = std::env::temp_dir().join(format!("seitech-demo-secret-{}", random_secret()));
+        let first = demo_secret(&dir).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(
+            demo_secret(&dir).unwrap(),
+            first,
+            "the same secret after a restart"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(DEMO_SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.join(DEMO_SECRET_FILE), "short").unwrap();
+        assert!(
+            demo_secret(&dir).is_err(),
+            "a damaged file is an error, not a weak secret"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -143,6 +143,13 @@ pub struct Config {
     /// Log as JSON lines (LOG_FORMAT=json).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Outgoing packets queued per socket before it counts as too slow: a
+    /// socket whose queue is full is disconnected (its client reconnects and
+    /// runs `sync`) and counted in chat_socket_buffer_overflows_total.
+    /// Slots cost memory only while used.
+    #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub socket_buffer_packets: u32,
 }
 
 impl Config {

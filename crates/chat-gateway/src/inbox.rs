@@ -98,14 +98,14 @@ impl FromMessageParts<LocalAdapter> for Enqueue {
         let reply = Reply::new(event.clone(), ack, ack_id.is_some(), socket);
         let Some(inbox) = s.extensions.get::<Inbox>() else {
             // Not (or no longer) connected as a chat user.
-            reply.fail_now(s, &ChatError::unauthorized("not connected"));
+            reply.fail_now(&ChatError::unauthorized("not connected"));
             return Ok(Enqueue);
         };
         if let Err(err) = inbox.0.try_send(Box::new(Inbound { event, data, reply })) {
             let inbound = match err {
                 mpsc::error::TrySendError::Full(i) | mpsc::error::TrySendError::Closed(i) => i,
             };
-            inbound.reply.fail_now(s, &ChatError::rate_limited());
+            inbound.reply.fail_now(&ChatError::rate_limited());
         }
         Ok(Enqueue)
     }

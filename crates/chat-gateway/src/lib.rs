@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod auth;
 pub mod config;
+pub(crate) mod deliver;
 pub mod events;
 pub mod http;
 pub mod inbox;

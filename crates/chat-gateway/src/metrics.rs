@@ -27,6 +27,9 @@ pub const SUPPORT_QUEUE_LENGTH: &str = "chat_support_queue_length";
 pub const AGENT_ACTIVE_CHATS: &str = "chat_agent_active_chats";
 pub const EVENTS_REJECTED_TOTAL: &str = "chat_events_rejected_total";
 pub const ONLINE_USERS: &str = "chat_online_users";
+/// Packets a socket could not be sent because its outgoing buffer was full
+/// (the socket is then disconnected so its client resyncs; issue 11).
+pub const SOCKET_BUFFER_OVERFLOWS_TOTAL: &str = "chat_socket_buffer_overflows_total";
 
 /// How long a socket stayed connected (histogram, seconds).
 pub const CONNECTION_DURATION_SECONDS: &str = "chat_connection_duration_seconds";
@@ -172,6 +175,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     ] {
         metrics::counter!(EVENTS_REJECTED_TOTAL, "code" => code.as_str()).absolute(0);
     }
+    metrics::counter!(SOCKET_BUFFER_OVERFLOWS_TOTAL).absolute(0);
     Ok(handle)
 }
 

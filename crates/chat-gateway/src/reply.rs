@@ -1,13 +1,14 @@
 //! Answering a client event (§2): `{ ok: true, ...data }` or
 //! `{ ok: false, error: { code, message } }` through the ack when the client
 //! asked for one, otherwise a `chat:error` `{ event, code, message }` on failure.
+//!
+//! Every event that asks for an ack gets exactly one: when the socket's
+//! outgoing buffer is full the answer cannot be queued, and the socket is
+//! disconnected (see [`crate::deliver`]) so that its client knows.
 
 use chat_core::ChatError;
 use serde_json::{json, Map, Value};
-use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::socket::Socket;
-use std::sync::Arc;
 
 pub struct Reply {
     event: String,
@@ -27,7 +28,9 @@ impl Reply {
     }
 
     /// Sends the outcome of a handler. The socket may have closed meanwhile;
-    /// then there is no one to tell, and the work done stands.
+    /// then there is no one to tell, and the work done stands (its client
+    /// finds it with `sync`, or gets the same answer again by resending with
+    /// the same `clientId`).
     pub fn send(self, outcome: Result<Map<String, Value>, ChatError>) {
         match outcome {
             Ok(data) => {
@@ -35,27 +38,26 @@ impl Reply {
                     let mut body = Map::with_capacity(data.len() + 1);
                     body.insert("ok".into(), Value::Bool(true));
                     body.extend(data);
-                    let _ = self.ack.send(&Value::Object(body));
+                    let sent = self.ack.send(&Value::Object(body));
+                    crate::deliver::outcome(&self.socket, sent);
                 }
             }
-            Err(err) => {
-                count_rejection(&err);
-                if self.wants_ack {
-                    let _ = self.ack.send(&failure(&err));
-                } else {
-                    let _ = self.socket.emit("chat:error", &self.chat_error(&err));
-                }
-            }
+            Err(err) => self.fail(&err),
         }
     }
 
     /// Fails at once, from the socket's own context (before queueing).
-    pub fn fail_now(self, s: &Arc<Socket<LocalAdapter>>, err: &ChatError) {
+    pub fn fail_now(self, err: &ChatError) {
+        self.fail(err);
+    }
+
+    fn fail(self, err: &ChatError) {
         count_rejection(err);
         if self.wants_ack {
-            let _ = self.ack.send(&failure(err));
+            let sent = self.ack.send(&failure(err));
+            crate::deliver::outcome(&self.socket, sent);
         } else {
-            let _ = s.emit("chat:error", &self.chat_error(err));
+            crate::deliver::emit(&self.socket, "chat:error", &self.chat_error(err));
         }
     }
 

@@ -1,7 +1,7 @@
 //! Wiring: configuration → store → directory → Socket.IO + HTTP → serve until
 //! SIGTERM/SIGINT, then close sockets cleanly and flush the store.
 
-use crate::auth::{random_secret, Authenticator};
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::events::connection::{authenticate, on_connect};
 use crate::people::People;
@@ -25,8 +25,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let secret = match (&config.jwt_secret, config.demo) {
         (Some(s), _) if !s.is_empty() => s.clone(),
         (_, true) => {
-            tracing::warn!("demo mode without JWT_SECRET: using a random secret for this run");
-            random_secret()
+            tracing::warn!(
+                file = %config.data_dir.join(crate::auth::DEMO_SECRET_FILE).display(),
+                "demo mode without JWT_SECRET: using the demo secret kept in the data directory"
+            );
+            crate::auth::demo_secret(&config.data_dir)
+                .context("cannot keep the demo secret in the data directory")?
         }
         _ => anyhow::bail!(
             "JWT_SECRET is not set. Set JWT_SECRET (or --jwt-secret) to the secret the Odoo addon signs tokens with, or run with --demo to try the gateway locally."
@@ -64,6 +68,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // 3 KB more RSS per idle socket); bigger frames grow the buffer as
         // needed, read 1 KiB per syscall.
         .ws_read_buffer_size(1024)
+        // A burst from one client (its acks plus the echoes of its messages)
+        // or a busy room must fit; beyond it the socket is disconnected, never
+        // skipped silently (crate::deliver). See docs/protocol.md.
+        .max_buffer_size(config.socket_buffer_packets as usize)
         .build_layer();
     let app = App::new(Parts {
         auth: Authenticator::new(secret.as_bytes()),

@@ -252,18 +252,19 @@ impl SupportDesk {
         )
     }
 
-    /// An agent's socket connected. Cancels a pending grace period; a newly
-    /// online agent takes from the queue.
+    /// An agent's socket connected. Cancels a pending grace period; an agent
+    /// that had no socket (new, or back within its grace period) takes from
+    /// the queue.
     pub fn agent_connected(&self, id: &str) -> Changes {
         let mut d = self.desk.lock();
         let Some(a) = d.agents.get_mut(id) else {
             return Changes::default();
         };
+        let was_connected = a.sockets > 0;
         a.sockets += 1;
         a.generation += 1;
-        let was_online = a.online;
         a.online = true;
-        if was_online {
+        if was_connected {
             Changes::default()
         } else {
             d.fill()
@@ -408,13 +409,14 @@ impl SupportDesk {
         find(department).or_else(|| find(FALLBACK_DEPARTMENT))
     }
 
-    /// How many agents are online and available now (the widget shows it).
+    /// How many agents are connected and available now (the widget shows it;
+    /// one in its grace period takes no new chat, so it does not count).
     pub fn agents_available(&self) -> usize {
         self.desk
             .lock()
             .agents
             .values()
-            .filter(|a| a.online && a.available)
+            .filter(|a| a.online && a.sockets > 0 && a.available)
             .count()
     }
 
@@ -491,6 +493,7 @@ impl Desk {
                 id,
                 department: &a.department,
                 online: a.online,
+                connected: a.sockets > 0,
                 available: a.available,
                 active_chats: a.chats.len() as u32,
                 max_chats: a.max_chats,
@@ -661,6 +664,34 @@ mod tests {
         );
         assert_eq!(positions, (1..=7).collect::<Vec<_>>());
         assert_eq!(desk.queue_length(), 7);
+        assert_eq!(desk.active_chats(), 5);
+    }
+
+    #[test]
+    fn an_agent_in_its_grace_period_keeps_its_chats_but_gets_no_new_one() {
+        let desk = desk_with(&[("a", "support", 3), ("b", "support", 3)]);
+        assert_eq!(
+            desk.request("c0", "v0", "support").0,
+            Placement::Assigned("a".into())
+        );
+        let generation = desk.agent_disconnected("a").expect("its last socket");
+        for i in 1..4 {
+            assert_eq!(
+                desk.request(&format!("c{i}"), &format!("v{i}"), "support")
+                    .0,
+                Placement::Assigned("b".into()),
+                "new chats go to the connected agent"
+            );
+        }
+        let queued = desk.request("c4", "v4", "support").0;
+        assert!(matches!(queued, Placement::Queued { .. }), "{queued:?}");
+        assert_eq!(desk.active_chats(), 4, "a keeps c0 during its grace period");
+        assert_eq!(desk.agents_available(), 1);
+        // Back within the grace period: the old timer does nothing, and the
+        // agent takes the queued chat.
+        let back = desk.agent_connected("a");
+        assert_eq!(back.assigned, vec![("c4".to_string(), "a".to_string())]);
+        assert_eq!(desk.grace_expired("a", generation), Changes::default());
         assert_eq!(desk.active_chats(), 5);
     }
 

@@ -133,13 +133,14 @@ pub async fn on_connect(app: App, s: SocketRef) {
 
     s.join(user_room(&me.user_id));
     s.join(role_room(me.role));
-    let conversations = match app.store.conversation_ids_of(&me.user_id).await {
+    let mut conversations = match app.store.conversation_ids_of(&me.user_id).await {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(error = %e, "could not load a user's rooms");
             Vec::new()
         }
     };
+    leave_stale_channels(&app, &me, &mut conversations).await;
     s.join(conversations.clone());
 
     let guest_token = s.extensions.get::<GuestToken>().and_then(|g| g.0);
@@ -147,7 +148,7 @@ pub async fn on_connect(app: App, s: SocketRef) {
     if let Some(t) = guest_token {
         session["guestToken"] = Value::String(t);
     }
-    let _ = s.emit("session", &session);
+    crate::deliver::emit(&s, "session", &session);
 
     if !me.is_guest {
         settle_presence(&app, &me.user_id).await;
@@ -156,6 +157,23 @@ pub async fn on_connect(app: App, s: SocketRef) {
 
     if let Some(ready) = s.extensions.get::<Ready>() {
         let _ = ready.0.send(true);
+    }
+}
+
+/// Broadcast channels follow the role the user has now: one it was put in
+/// under an earlier role (an admin since demoted) is left, in the store too,
+/// so that neither live broadcasts, nor `sync`, nor the conversation list
+/// carry that channel any more.
+async fn leave_stale_channels(app: &App, me: &Identity, conversations: &mut Vec<String>) {
+    let (stale, kept): (Vec<String>, Vec<String>) = std::mem::take(conversations)
+        .into_iter()
+        .partition(|id| !chat_core::policy::channel_member(id, me.role, me.is_guest, true));
+    *conversations = kept;
+    for channel in stale {
+        tracing::info!(user = %me.user_id, %channel, "role changed: leaving a broadcast channel");
+        if let Err(e) = app.store.remove_participant(&channel, &me.user_id).await {
+            tracing::error!(error = %e, "could not take a user out of a channel");
+        }
     }
 }
 
@@ -194,12 +212,9 @@ async fn announce_presence(app: &App, user_id: &str, rooms: Vec<String>, event: 
         .filter(|r| !r.starts_with("broadcast-"))
         .collect();
     targets.push(role_room(chat_core::Role::Admin));
-    let _ = app
-        .io
-        .to(targets)
+    crate::deliver::to_any(app, targets)
         .except(user_room(user_id))
-        .emit(event, user_id)
-        .await;
+        .emit(event, user_id);
 }
 
 async fn on_disconnect(app: App, s: SocketRef) {
@@ -223,12 +238,12 @@ async fn on_disconnect(app: App, s: SocketRef) {
         for room in app.typing.rooms_of(&me.user_id) {
             if app.typing.stop(&room, &me.user_id) {
                 let payload = json!({ "userId": me.user_id, "roomId": room, "isTyping": false });
-                let _ = app.io.to(room).emit("typing", &payload).await;
+                crate::deliver::to(&app, room).emit("typing", &payload);
             }
         }
     }
     if !me.is_guest {
         settle_presence(&app, &me.user_id).await;
     }
-    super::support::on_agent_disconnect(&app, &me);
+    super::support::on_agent_disconnect(&app, &me).await;
 }

@@ -53,20 +53,13 @@ fn staff_only(ctx: &Ctx) -> Result<(), ChatError> {
 /// Tells every agent's and admin's sockets that the desk changed (queue,
 /// loads, availability); they fetch their own view, which differs per agent.
 pub fn desk_changed(app: &App) {
-    // At start-up the desk is rebuilt before the namespace exists (and
-    // nobody is connected to hear it): `io.to` would panic there.
-    let Some(ns) = app.io.of("/") else {
-        return;
-    };
-    tokio::spawn(async move {
-        for role in [Role::SupportAgent, Role::Admin] {
-            let _ = ns
-                .clone()
-                .to(role_room(role))
-                .emit("support:desk:changed", &json!({}))
-                .await;
-        }
-    });
+    // Socket by socket, and no panic at start-up, when the desk is rebuilt
+    // before the namespace exists (crate::deliver).
+    crate::deliver::to_any(
+        app,
+        vec![role_room(Role::SupportAgent), role_room(Role::Admin)],
+    )
+    .emit("support:desk:changed", &json!({}));
 }
 
 /// An admin who set its availability once serves support like a `general`
@@ -78,7 +71,10 @@ pub fn serving_admin(app: &App, me: &chat_core::Identity) -> bool {
 /// An admin's first `agent:status`: it joins the desk, online with the
 /// sockets it has open now (later ones count through the connect hooks).
 pub fn admin_serves(app: &App, admin: &str) {
-    let sockets = app.io.to(super::user_room(admin)).sockets().len();
+    let sockets = app
+        .io
+        .of("/")
+        .map_or(0, |ns| ns.to(super::user_room(admin)).sockets().len());
     app.support.admin_joins(admin, sockets);
 }
 

@@ -101,12 +101,9 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
     if app.typing.stop(&room.id, &ctx.me.user_id) {
         let payload = json!({ "userId": ctx.me.user_id, "roomId": room.id, "isTyping": false });
         // Like every typing event: to the others, none of the typist's tabs.
-        let _ = app
-            .io
-            .to(room.id.clone())
+        crate::deliver::to(app, room.id.clone())
             .except(super::user_room(&ctx.me.user_id))
-            .emit("typing", &payload)
-            .await;
+            .emit("typing", &payload);
     }
     deliver(ctx, &room, &message).await;
     metrics::histogram!(m::DELIVERY_SECONDS).record(received.elapsed().as_secs_f64());
@@ -119,10 +116,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
 /// changes, which is what lets reactions and reads converge (races.test.mjs).
 pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
     let app = &ctx.app;
-    if let Err(e) = app.io.to(room.id.clone()).emit("message", message).await {
-        m::delivery_failed();
-        tracing::warn!(error = %e, "broadcast failed");
-    }
+    crate::deliver::to(app, room.id.clone()).emit("message", message);
     crate::notify::offline_participants(app, room, message).await;
 }
 
@@ -206,11 +200,7 @@ pub async fn announce_new_conversation(ctx: &Ctx, record: &ConversationRecord) {
     for p in &record.participants {
         join_user_sockets(app, p, &record.id).await;
         if let Ok(view) = conversation_for(app, &record.id, p).await {
-            let _ = app
-                .io
-                .to(user_room(p))
-                .emit("conversation:new", &view)
-                .await;
+            crate::deliver::to(app, user_room(p)).emit("conversation:new", &view);
         }
     }
 }
@@ -227,6 +217,10 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
     let req: Edit = payload::parse(data)?;
     let id = payload::message_id("messageId", &req.message_id)?;
     let content = validate::content(&req.content, &app.limits)?;
+    // Edits are rate-limited like messages (they reach the whole room too).
+    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+        return Err(ChatError::rate_limited());
+    }
     let message = existing_message(ctx, &id).await?;
     if message.author_id != ctx.me.user_id {
         return Err(ChatError::forbidden("only the author may edit a message"));
@@ -243,11 +237,7 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
         .await
         .map_err(store_error)?;
     crate::attachments::refresh_urls(app, std::slice::from_mut(&mut updated));
-    let _ = app
-        .io
-        .to(room.id.clone())
-        .emit("message:updated", &updated)
-        .await;
+    crate::deliver::to(app, room.id.clone()).emit("message:updated", &updated);
     ack_data("message", &updated)
 }
 
@@ -276,14 +266,10 @@ pub async fn delete(ctx: &Ctx, data: Value) -> Outcome {
         .delete_message(&id, now_millis())
         .await
         .map_err(store_error)?;
-    let _ = app
-        .io
-        .to(message.room_id.clone())
-        .emit(
-            "message:deleted",
-            &json!({ "roomId": message.room_id, "messageId": id }),
-        )
-        .await;
+    crate::deliver::to(app, message.room_id.clone()).emit(
+        "message:deleted",
+        &json!({ "roomId": message.room_id, "messageId": id }),
+    );
     Ok(Map::new())
 }
 
@@ -299,22 +285,34 @@ pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
     let req: React = payload::parse(data)?;
     let id = payload::message_id("messageId", &req.message_id)?;
     let emoji = validate::emoji(&req.emoji)?;
+    // Every toggle reaches the whole room: rate-limited like messages.
+    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+        return Err(ChatError::rate_limited());
+    }
     let message = existing_message(ctx, &id).await?;
-    member_room(ctx, &message.room_id).await?;
+    let room = member_room(ctx, &message.room_id).await?;
+    if !super::rooms::may_act(ctx, &room) {
+        return Err(ChatError::forbidden("channels are read-only"));
+    }
     let _ordered = app.message_locks.lock(&id).await;
+    // Under the message's lock: the caps see every earlier toggle.
+    let current = app
+        .store
+        .message(&id)
+        .await
+        .map_err(store_error)?
+        .map(|m| m.reactions)
+        .unwrap_or_default();
+    validate::reaction_toggle(&current, &ctx.me.user_id, &emoji)?;
     let (_, reactions) = app
         .store
         .toggle_reaction(&id, &ctx.me.user_id, &emoji, now_millis())
         .await
         .map_err(store_error)?;
-    let _ = app
-        .io
-        .to(message.room_id.clone())
-        .emit(
-            "message:reaction",
-            &json!({ "roomId": message.room_id, "messageId": id, "reactions": reactions }),
-        )
-        .await;
+    crate::deliver::to(app, message.room_id.clone()).emit(
+        "message:reaction",
+        &json!({ "roomId": message.room_id, "messageId": id, "reactions": reactions }),
+    );
     ack_data("reactions", &reactions)
 }
 
@@ -355,7 +353,7 @@ pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
     let req: Read = payload::parse(data)?;
     let room_id = payload::id("roomId", &req.room_id, &app.limits)?;
     let message_id = payload::message_id("messageId", &req.message_id)?;
-    member_room(ctx, &room_id).await?;
+    let room = member_room(ctx, &room_id).await?;
     let at = now_millis();
     app.store
         .mark_read(&room_id, &ctx.me.user_id, &message_id, at)
@@ -365,7 +363,14 @@ pub async fn read(ctx: &Ctx, data: Value) -> Outcome {
         "roomId": room_id, "messageId": message_id, "userId": ctx.me.user_id,
         "readAt": chat_core::clock::format_millis(at),
     });
-    let _ = app.io.to(room_id).emit("message:read", &receipt).await;
+    // In a channel a non-admin's receipt goes to its own tabs only (its
+    // unread count), not to the whole audience.
+    let to = if super::rooms::may_act(ctx, &room) {
+        room_id
+    } else {
+        user_room(&ctx.me.user_id)
+    };
+    crate::deliver::to(app, to).emit("message:read", &receipt);
     Ok(Map::new())
 }
 

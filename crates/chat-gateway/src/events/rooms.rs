@@ -70,13 +70,22 @@ pub async fn member_room(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRec
 /// audience (every signed-in user, or a role), not by a list, so that a
 /// channel of thousands costs nothing per member.
 pub fn is_member(who: &chat_core::Identity, room: &ConversationRecord) -> bool {
+    let listed = room.participants.contains(&who.user_id);
     if room.kind == chat_core::model::ConversationType::Channel {
-        !who.is_guest
-            && (room.id == super::conversations::channel_id(None)
-                || room.id == super::conversations::channel_id(Some(who.role)))
+        chat_core::policy::channel_member(&room.id, who.role, who.is_guest, listed)
     } else {
-        room.participants.contains(&who.user_id)
+        listed
     }
+}
+
+/// May the caller act (type, react, announce itself) in `room`? Channels are
+/// read-only for non-admins.
+pub fn may_act(ctx: &Ctx, room: &ConversationRecord) -> bool {
+    let me = Party {
+        id: &ctx.me.user_id,
+        role: ctx.me.role,
+    };
+    chat_core::policy::may_act(me, room.kind)
 }
 
 fn access(ctx: &Ctx, room: &ConversationRecord) -> RoomAccess {
@@ -91,14 +100,14 @@ fn access(ctx: &Ctx, room: &ConversationRecord) -> RoomAccess {
 
 /// Puts every open socket of a user in a room.
 pub async fn join_user_sockets(app: &App, user_id: &str, room_id: &str) {
-    if let Err(e) = app.io.to(user_room(user_id)).join(room_id.to_owned()).await {
-        tracing::warn!(error = %e, "could not join a user's sockets to a room");
-    }
+    crate::deliver::to(app, user_room(user_id))
+        .join(room_id.to_owned())
+        .await;
 }
 
 pub async fn join(ctx: &Ctx, data: Value) -> Outcome {
     let room_id = payload::room_id(&data, &ctx.app.limits)?;
-    enter(ctx, &room_id).await?;
+    let entered = enter(ctx, &room_id).await?;
     let app = &ctx.app;
     if let Some(newest) = app
         .store
@@ -111,15 +120,14 @@ pub async fn join(ctx: &Ctx, data: Value) -> Outcome {
             .await
             .map_err(store_error)?;
     }
-    let _ = app
-        .io
-        .to(room_id.clone())
-        .except(user_room(&ctx.me.user_id))
-        .emit(
-            "user:joined",
-            &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
-        )
-        .await;
+    if may_act(ctx, &entered) {
+        crate::deliver::to(app, room_id.clone())
+            .except(user_room(&ctx.me.user_id))
+            .emit(
+                "user:joined",
+                &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
+            );
+    }
     let room = conversation_for(app, &room_id, &ctx.me.user_id).await?;
     ack_data("room", &room)
 }
@@ -129,22 +137,17 @@ pub async fn leave(ctx: &Ctx, data: Value) -> Outcome {
     let room = member_room(ctx, &room_id).await?;
     if !is_member(&ctx.me, &room) {
         // An observing admin stops observing.
-        let _ = ctx
-            .app
-            .io
-            .to(user_room(&ctx.me.user_id))
+        crate::deliver::to(&ctx.app, user_room(&ctx.me.user_id))
             .leave(room_id.clone())
             .await;
     }
-    let _ = ctx
-        .app
-        .io
-        .to(room_id.clone())
-        .except(user_room(&ctx.me.user_id))
-        .emit(
-            "user:left",
-            &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
-        )
-        .await;
+    if may_act(ctx, &room) {
+        crate::deliver::to(&ctx.app, room_id.clone())
+            .except(user_room(&ctx.me.user_id))
+            .emit(
+                "user:left",
+                &json!({ "userId": ctx.me.user_id, "roomId": room_id }),
+            );
+    }
     Ok(Default::default())
 }

@@ -225,35 +225,21 @@ async fn hand_over(app: &App, room_id: &str, agent: &str, previous: Option<&str>
     join_user_sockets(app, agent, room_id).await;
     let agent_name = app.people.name_of(agent);
     // The previous agent's sockets are still in the room: they hear it too.
-    let _ = app
-        .io
-        .to(room_id.to_owned())
-        .emit(
-            "support:assigned",
-            &json!({ "roomId": room_id, "agent": { "id": agent, "name": agent_name } }),
-        )
-        .await;
+    crate::deliver::to(app, room_id.to_owned()).emit(
+        "support:assigned",
+        &json!({ "roomId": room_id, "agent": { "id": agent, "name": agent_name } }),
+    );
     if let Some(previous) = previous {
-        let _ = app
-            .io
-            .to(user_room(previous))
+        crate::deliver::to(app, user_room(previous))
             .leave(room_id.to_owned())
             .await;
         if let Ok(view) = conversation_for(app, room_id, previous).await {
-            let _ = app
-                .io
-                .to(user_room(previous))
-                .emit("conversation:updated", &view)
-                .await;
+            crate::deliver::to(app, user_room(previous)).emit("conversation:updated", &view);
         }
     }
     system_message(app, room_id, format!("{agent_name} joined the chat")).await;
     if let Ok(view) = conversation_for(app, room_id, agent).await {
-        let _ = app
-            .io
-            .to(user_room(agent))
-            .emit("conversation:new", &view)
-            .await;
+        crate::deliver::to(app, user_room(agent)).emit("conversation:new", &view);
     }
 }
 
@@ -272,7 +258,9 @@ pub async fn apply(app: &App, changes: Changes) {
             tracing::error!(error = %e, "could not requeue a chat");
         }
         let _ = app.store.remove_participant(room_id, agent).await;
-        let _ = app.io.to(user_room(agent)).leave(room_id.clone()).await;
+        crate::deliver::to(app, user_room(agent))
+            .leave(room_id.clone())
+            .await;
         let _ = app.rooms.refresh(app.store.as_ref(), room_id).await;
         system_message(
             app,
@@ -288,14 +276,10 @@ pub async fn apply(app: &App, changes: Changes) {
         assign(app, room_id, agent).await;
     }
     for (room_id, visitor, position) in &changes.positions {
-        let _ = app
-            .io
-            .to(user_room(visitor))
-            .emit(
-                "support:queued",
-                &json!({ "roomId": room_id, "position": position }),
-            )
-            .await;
+        crate::deliver::to(app, user_room(visitor)).emit(
+            "support:queued",
+            &json!({ "roomId": room_id, "position": position }),
+        );
     }
     publish_gauges(app);
 }
@@ -315,11 +299,7 @@ pub(crate) async fn system_message(app: &App, room_id: &str, content: String) {
     match stored {
         Ok(appended) => {
             metrics::counter!(m::MESSAGES_TOTAL, "type" => "system").increment(1);
-            let _ = app
-                .io
-                .to(room_id.to_owned())
-                .emit("message", appended.message())
-                .await;
+            crate::deliver::to(app, room_id.to_owned()).emit("message", appended.message());
         }
         Err(e) => tracing::error!(error = %e, "could not store a system message"),
     }
@@ -395,11 +375,8 @@ pub async fn end_chat(
     app.rooms.put(record);
     let changes = app.support.ended(room_id);
     app.support.release_start_lock(visitor_id);
-    let _ = app
-        .io
-        .to(room_id.to_owned())
-        .emit("support:ended", &json!({ "roomId": room_id }))
-        .await;
+    crate::deliver::to(app, room_id.to_owned())
+        .emit("support:ended", &json!({ "roomId": room_id }));
     apply(app, changes).await;
     publish_gauges(app);
     Ok(())
@@ -578,22 +555,15 @@ fn availability(app: &App) -> Value {
 
 /// Tells visitors how many agents are there to answer.
 async fn announce_availability(app: &App) {
-    let _ = app
-        .io
-        .to(role_room(Role::Public))
-        .emit("agent:availability", &availability(app))
-        .await;
+    crate::deliver::to(app, role_room(Role::Public)).emit("agent:availability", &availability(app));
     super::console::desk_changed(app);
 }
 
 pub async fn on_agent_connect(app: &App, me: &Identity) {
     if me.role != Role::SupportAgent && !super::console::serving_admin(app, me) {
         if me.role == Role::Public {
-            let _ = app
-                .io
-                .to(user_room(&me.user_id))
-                .emit("agent:availability", &availability(app))
-                .await;
+            crate::deliver::to(app, user_room(&me.user_id))
+                .emit("agent:availability", &availability(app));
         }
         return;
     }
@@ -604,13 +574,16 @@ pub async fn on_agent_connect(app: &App, me: &Identity) {
     announce_availability(app).await;
 }
 
-/// Every closed agent socket; the last one starts the grace period.
-pub fn on_agent_disconnect(app: &App, me: &Identity) {
+/// Every closed agent socket; the last one starts the grace period (during
+/// which the agent keeps its chats but takes no new one, so visitors see one
+/// agent fewer).
+pub async fn on_agent_disconnect(app: &App, me: &Identity) {
     if me.role != Role::SupportAgent && !super::console::serving_admin(app, me) {
         return;
     }
     if let Some(generation) = app.support.agent_disconnected(&me.user_id) {
         schedule_grace(app, me.user_id.clone(), generation);
+        announce_availability(app).await;
     }
 }
 

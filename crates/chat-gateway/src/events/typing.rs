@@ -17,7 +17,10 @@ pub async fn typing(ctx: &Ctx, data: Value, forced: Option<bool>) -> Outcome {
         (None, Some(Value::Bool(b))) => *b,
         (None, Some(_)) => return Err(ChatError::invalid("isTyping must be a boolean")),
     };
-    member_room(ctx, &room_id).await?;
+    let room = member_room(ctx, &room_id).await?;
+    if !super::rooms::may_act(ctx, &room) {
+        return Err(ChatError::forbidden("channels are read-only"));
+    }
     let user = ctx.me.user_id.clone();
     let changed = if is_typing {
         let generation = app.typing.start(&room_id, &user);
@@ -26,12 +29,9 @@ pub async fn typing(ctx: &Ctx, data: Value, forced: Option<bool>) -> Outcome {
             tokio::time::sleep(app2.typing.timeout).await;
             if app2.typing.expire(&room2, &user2, generation) {
                 let payload = json!({ "userId": user2, "roomId": room2, "isTyping": false });
-                let _ = app2
-                    .io
-                    .to(room2.clone())
+                crate::deliver::to(&app2, room2.clone())
                     .except(super::user_room(&user2))
-                    .emit("typing", &payload)
-                    .await;
+                    .emit("typing", &payload);
             }
         });
         true
@@ -40,12 +40,9 @@ pub async fn typing(ctx: &Ctx, data: Value, forced: Option<bool>) -> Outcome {
     };
     if changed {
         let payload = json!({ "userId": user, "roomId": room_id, "isTyping": is_typing });
-        let _ = app
-            .io
-            .to(room_id)
+        crate::deliver::to(app, room_id)
             .except(super::user_room(&ctx.me.user_id))
-            .emit("typing", &payload)
-            .await;
+            .emit("typing", &payload);
     }
     Ok(Map::new())
 }

@@ -206,7 +206,8 @@ async fn message(app: &App, data: &Value) -> Result<(), String> {
         metrics::counter!(crate::metrics::MESSAGES_TOTAL, "type" => message.kind.as_str())
             .increment(1);
         crate::metrics::message_posted(&room, &message.author_id);
-        let _ = app.io.to(room.id.clone()).emit("message", &message).await;
+        // Socket by socket: a slow reader is disconnected, never skipped (crate::deliver).
+        crate::deliver::to(app, room.id.clone()).emit("message", &message);
         crate::notify::offline_participants(app, &room, &message).await;
     }
     Ok(())
