@@ -3,11 +3,11 @@
 // The widget once a support chat has ended: the 1–5 rating with an optional
 // comment, the transcript by email, and "Start a new chat".
 import React, { useState } from 'react';
-import { useChat } from '../ChatContext';
+import { useChatActions } from '../ChatContext';
 import { TranscriptButton } from './TranscriptButton';
 
 export function EndedView({ roomId, email, onNew }: { roomId: string; email?: string; onNew: () => void }) {
-  const chat = useChat();
+  const chat = useChatActions();
   const [rating, setRating] = useState(0);
   const [comment, setComment] = useState('');
   const [done, setDone] = useState(false);

@@ -3,10 +3,10 @@
 // "Email me the transcript" in the widget: asks the gateway to mail the chat
 // (to the pre-chat email) and says how that went.
 import React, { useState } from 'react';
-import { useChat } from '../ChatContext';
+import { useChatActions } from '../ChatContext';
 
 export function TranscriptButton({ roomId, email }: { roomId: string; email?: string }) {
-  const chat = useChat();
+  const chat = useChatActions();
   const [status, setStatus] = useState<string | null>(null);
   return (
     <span className="flex items-center gap-2">
