@@ -10,7 +10,15 @@ vi.mock('@/lib/socket-client', async (importOriginal) => {
   return { ...actual, acquireSocket: () => socket, releaseSocket: () => undefined };
 });
 
-import { ChatProvider, useChat, type ChatContextValue } from '@/components/chat/ChatContext';
+import {
+  ChatProvider,
+  useChat,
+  useChatActions,
+  useChatState,
+  useOptionalChat,
+  type ChatActions,
+  type ChatContextValue,
+} from '@/components/chat/ChatContext';
 
 let api: ChatContextValue;
 function Probe() {
@@ -314,5 +322,77 @@ describe('ChatProvider web push', () => {
     await waitFor(() => expect(api.pushStatus).toBe('unsupported'));
     expect(fetchCalls).toEqual([]);
     expect(socket.emitsOf('push:subscribe')).toEqual([]);
+  });
+});
+
+describe('ChatProvider contexts', () => {
+  it('gives actions that keep their identity and do not re-render on state changes, state separately, and both in useChat', async () => {
+    const actionSeen: ChatActions[] = [];
+    let stateRenders = 0;
+    let stateConnection = '';
+    function ActionsOnly() {
+      actionSeen.push(useChatActions());
+      return null;
+    }
+    const MemoActions = React.memo(ActionsOnly);
+    function StateOnly() {
+      stateRenders++;
+      stateConnection = useChatState().state.connection;
+      return null;
+    }
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <MemoActions />
+        <StateOnly />
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.conversations.r1).toBeDefined());
+    const rendersBefore = stateRenders;
+    const actionRendersBefore = actionSeen.length;
+    await act(() => api.sendMessage({ roomId: 'r1', content: 'hello' }));
+    await waitFor(() => expect(api.state.messages.r1[0].status).toBe('sent'));
+    expect(stateConnection).toBe('connected');
+    expect(stateRenders).toBeGreaterThan(rendersBefore);
+    expect(actionSeen.length).toBe(actionRendersBefore);
+    expect(new Set(actionSeen).size).toBe(1);
+    // useChat() is state and actions together, the actions the same functions.
+    expect(api.sendMessage).toBe(actionSeen[0].sendMessage);
+    expect(api.request).toBe(actionSeen[0].request);
+    expect(api.isConnected).toBe(true);
+  });
+
+  it('unsubscribes every socket listener when the provider goes away', async () => {
+    const { unmount } = render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.conversations.r1).toBeDefined());
+    expect(socket.listenerCount()).toBeGreaterThan(19);
+    unmount();
+    expect(socket.listenerCount()).toBe(0);
+  });
+
+  it('throws outside a provider for useChat, useChatState and useChatActions; useOptionalChat gives null', () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      for (const hook of [useChat, useChatState, useChatActions]) {
+        function Outside() {
+          hook();
+          return null;
+        }
+        expect(() => render(<Outside />)).toThrow(/must be used inside <ChatProvider>/);
+      }
+    } finally {
+      errors.mockRestore();
+    }
+    let optional: ChatContextValue | null | undefined;
+    function Optional() {
+      optional = useOptionalChat();
+      return null;
+    }
+    render(<Optional />);
+    expect(optional).toBeNull();
   });
 });

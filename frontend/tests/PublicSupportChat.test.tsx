@@ -19,6 +19,7 @@ vi.mock('@/lib/socket-client', async (importOriginal) => {
 });
 
 import { PublicSupportChat, GUEST_TOKEN_KEY, SUPPORT_KEY, VISITED_KEY } from '@/components/chat/PublicSupportChat';
+import { MAX_CONTENT_CHARS } from '@/lib/validation';
 
 const conversation = { id: 'room-1', type: 'support', name: 'Support', participants: [], unreadCount: 0, lastMessage: null };
 
@@ -61,6 +62,22 @@ describe('PublicSupportChat', () => {
     expect(screen.getByText('Please enter a valid email address')).toBeInTheDocument();
     expect(screen.getByLabelText('Your name')).toHaveAttribute('aria-invalid', 'true');
     expect(screen.getByLabelText('Your name')).toHaveFocus();
+    expect(socket.emitsOf('support:start')).toHaveLength(0);
+  });
+
+  it('ties every pre-chat error to its field, the optional message too', async () => {
+    render(<PublicSupportChat />);
+    fireEvent.click(screen.getByRole('button'));
+    fireEvent.change(screen.getByLabelText('Email'), { target: { value: 'not-an-email' } });
+    fireEvent.change(screen.getByLabelText('How can we help? (optional)'), { target: { value: 'x'.repeat(MAX_CONTENT_CHARS + 1) } });
+    fireEvent.click(screen.getByText('Start Chat'));
+    await screen.findByText('Please enter your name');
+    expect(screen.getByLabelText('Your name')).toHaveAccessibleDescription('Please enter your name');
+    expect(screen.getByLabelText('Email')).toHaveAccessibleDescription('Please enter a valid email address');
+    const message = screen.getByLabelText('How can we help? (optional)');
+    expect(message).toHaveAttribute('aria-invalid', 'true');
+    expect(message).toHaveAccessibleDescription(`Message must be ${MAX_CONTENT_CHARS} characters or fewer`);
+    expect(screen.getByLabelText('Topic')).not.toHaveAttribute('aria-describedby');
     expect(socket.emitsOf('support:start')).toHaveLength(0);
   });
 

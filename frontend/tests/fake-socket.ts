@@ -56,6 +56,12 @@ export class FakeSocket {
     }
     return this;
   }
+  /** How many listeners are subscribed, over all events. */
+  listenerCount() {
+    let n = 0;
+    for (const set of this.listeners.values()) n += set.size;
+    return n;
+  }
   emitsOf(event: string) {
     return this.emitted.filter((e) => e.event === event).map((e) => e.payload);
   }

@@ -1,7 +1,7 @@
 'use client';
 
 import React, { useCallback, useEffect, useState } from 'react';
-import { ChatInterface, ChatProvider, useChat } from '@/components/chat';
+import { ChatInterface, ChatProvider, useChatActions } from '@/components/chat';
 import { chatUrl } from '@/lib/socket-client';
 import { browserServiceWorker, unsubscribeFromPush } from '@/lib/web-push';
 
@@ -188,7 +188,7 @@ export function ChatPage({ url: urlProp }: { url?: string }) {
 
 /** Inside the provider: tells the gateway to forget this browser's push subscription before the socket goes. */
 export function SignOutButton({ onSignedOut }: { onSignedOut: () => void }) {
-  const { disablePush } = useChat();
+  const { disablePush } = useChatActions();
   const [busy, setBusy] = useState(false);
   const click = async () => {
     setBusy(true);

@@ -1,5 +1,9 @@
 'use client';
 
+// The public support widget: launcher, panel (minimise / maximise, first-visit
+// auto-open), the guest's own ChatProvider with the guest token kept in
+// localStorage, and the chat's phases. The pre-chat form, the ended view and
+// the transcript button live in ./support/.
 import React, { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { ChatProvider, useChat } from './ChatContext';
 import { Composer, MessageList } from './ChatWindow';
@@ -7,35 +11,16 @@ import { compareIds } from '@/lib/chat-store';
 import { ChatIcon, MaximiseIcon, MinimiseIcon, RestoreIcon } from './icons';
 import type { QueryType, Session } from '@/lib/chat-types';
 import { themeToCssVars, type ChatTheme } from '@/lib/chat-theme';
-import { QUERY_TYPES, validatePreChat, type PreChatErrors } from '@/lib/validation';
 import { TOPIC_DEPARTMENT, widgetStatus, type StatusTone } from '@/lib/support-status';
+import { DEFAULT_FAQS, type Faq } from './support/faqs';
+import { EndedView } from './support/EndedView';
+import { PreChatForm } from './support/PreChatForm';
+import { TranscriptButton } from './support/TranscriptButton';
 
 export const GUEST_TOKEN_KEY = 'seitech-chat:guest-token';
 export const SUPPORT_KEY = 'seitech-chat:support';
 export const VISITED_KEY = 'chat:visited';
-
-export interface Faq {
-  q: string;
-  a: string;
-}
-
-export const DEFAULT_FAQS: Faq[] = [
-  { q: 'How do I enrol in a course?', a: 'Open the course page, choose a date or the e-learning option and press “Enrol now”.' },
-  { q: 'What payment methods do you accept?', a: 'Card payments, bank transfer and invoices for companies.' },
-  { q: 'Where do I find my certificate?', a: 'Certificates appear under Dashboard → Certificates as soon as you pass.' },
-];
-
-interface QuickAction {
-  label: string;
-  queryType: QueryType;
-  message: string;
-}
-
-const QUICK_ACTIONS: QuickAction[] = [
-  { label: 'Request a callback', queryType: 'other', message: 'Please call me back.' },
-  { label: 'Course advice', queryType: 'course_inquiry', message: 'I would like advice on choosing a course.' },
-  { label: 'Login problem', queryType: 'technical_support', message: 'I cannot log in to my account.' },
-];
+export { DEFAULT_FAQS, type Faq } from './support/faqs';
 
 interface StoredSupport {
   roomId: string;
@@ -310,7 +295,7 @@ function SupportWidget({ open, setOpen, nudge, support, setSupport, faqs, title 
       </div>
 
       {(phase === 'pre-chat' || (phase === 'connecting' && !roomId)) && (
-        <PreChat
+        <PreChatForm
           faqs={faqs}
           queryType={topic}
           setQueryType={setTopic}
@@ -349,282 +334,9 @@ function SupportWidget({ open, setOpen, nudge, support, setSupport, faqs, title 
               </div>
             </>
           ) : (
-            <Ended roomId={roomId} email={support?.email} onNew={() => setSupport(null)} />
+            <EndedView roomId={roomId} email={support?.email} onNew={() => setSupport(null)} />
           )}
         </>
-      )}
-    </div>
-  );
-}
-
-function TranscriptButton({ roomId, email }: { roomId: string; email?: string }) {
-  const chat = useChat();
-  const [status, setStatus] = useState<string | null>(null);
-  return (
-    <span className="flex items-center gap-2">
-      <button
-        type="button"
-        className="text-chat-primary underline"
-        onClick={async () => {
-          setStatus('Sending…');
-          const ack = await chat.requestTranscript(roomId, email);
-          setStatus(ack.ok ? `Transcript sent${email ? ` to ${email}` : ''}` : `Could not send the transcript: ${ack.error.message}`);
-        }}
-      >
-        Email me the transcript
-      </button>
-      {status && (
-        <span role="status" data-testid="transcript-status">
-          {status}
-        </span>
-      )}
-    </span>
-  );
-}
-
-function Ended({ roomId, email, onNew }: { roomId: string; email?: string; onNew: () => void }) {
-  const chat = useChat();
-  const [rating, setRating] = useState(0);
-  const [comment, setComment] = useState('');
-  const [done, setDone] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  return (
-    <div className="max-h-[55%] shrink-0 space-y-3 overflow-y-auto border-t border-chat-border p-4 text-sm" data-testid="chat-ended">
-      <p className="font-medium">This chat has ended. Thank you for contacting us.</p>
-      {done ? (
-        <p role="status" data-testid="rating-thanks">
-          Thanks for your feedback!
-        </p>
-      ) : (
-        <form
-          onSubmit={async (e) => {
-            e.preventDefault();
-            if (rating < 1) {
-              setError('Please choose a rating');
-              return;
-            }
-            const ack = await chat.rateSupport(roomId, rating, comment.trim() || undefined);
-            if (ack.ok) setDone(true);
-            else setError(ack.error.message);
-          }}
-        >
-          <fieldset>
-            <legend className="mb-1">How was your chat?</legend>
-            <div className="flex gap-1" role="radiogroup" aria-label="Rating from 1 to 5">
-              {[1, 2, 3, 4, 5].map((n) => (
-                <button
-                  key={n}
-                  type="button"
-                  role="radio"
-                  aria-checked={rating === n}
-                  aria-label={`${n} star${n > 1 ? 's' : ''}`}
-                  onClick={() => setRating(n)}
-                  className={`text-2xl ${n <= rating ? 'text-amber-400' : 'text-gray-300'} focus:outline-none focus-visible:ring-2 focus-visible:ring-chat-primary`}
-                >
-                  ★
-                </button>
-              ))}
-            </div>
-          </fieldset>
-          <label htmlFor={`rate-comment-${roomId}`} className="mt-2 block text-xs text-chat-muted">
-            Comment (optional)
-          </label>
-          <textarea
-            id={`rate-comment-${roomId}`}
-            value={comment}
-            onChange={(e) => setComment(e.target.value)}
-            maxLength={1000}
-            className="mt-1 w-full rounded border border-chat-border p-2"
-            rows={2}
-          />
-          {error && (
-            <p role="alert" className="text-xs text-chat-error">
-              {error}
-            </p>
-          )}
-          <button type="submit" className="mt-2 rounded-lg bg-chat-primary px-3 py-1.5 text-chat-primary-contrast">
-            Submit rating
-          </button>
-        </form>
-      )}
-      <div className="flex flex-wrap items-center justify-between gap-2 text-xs">
-        <TranscriptButton roomId={roomId} email={email} />
-        <button type="button" className="underline" onClick={onNew}>
-          Start a new chat
-        </button>
-      </div>
-    </div>
-  );
-}
-
-function PreChat({
-  faqs,
-  queryType,
-  setQueryType,
-  busy,
-  onSubmit,
-}: {
-  faqs: Faq[];
-  queryType: QueryType;
-  setQueryType: (q: QueryType) => void;
-  busy: boolean;
-  onSubmit: (form: { name: string; email: string; queryType: QueryType; message?: string }) => Promise<string | null>;
-}) {
-  const [name, setName] = useState('');
-  const [email, setEmail] = useState('');
-  const [message, setMessage] = useState('');
-  const [errors, setErrors] = useState<PreChatErrors>({});
-  const [serverError, setServerError] = useState<string | null>(null);
-  const form = useRef<HTMLFormElement>(null);
-
-  const submit = async () => {
-    const errs = validatePreChat({ name, email, queryType, message });
-    setErrors(errs);
-    if (Object.keys(errs).length) {
-      const first = (['name', 'email', 'queryType', 'message'] as const).find((k) => errs[k]);
-      form.current?.querySelector<HTMLElement>(`[name="${first}"]`)?.focus();
-      return;
-    }
-    setServerError(null);
-    const err = await onSubmit({ name: name.trim(), email: email.trim(), queryType, message: message.trim() || undefined });
-    if (err) setServerError(err);
-  };
-
-  const field = 'mt-1 w-full rounded-lg border border-chat-border bg-chat-bg px-3 py-2 text-sm focus:outline-none focus:ring-2 focus:ring-chat-primary';
-  return (
-    <div className="min-h-0 flex-1 overflow-y-auto p-4">
-      <form
-        ref={form}
-        noValidate
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-        className="space-y-3"
-        aria-label="Start a support chat"
-      >
-        <p className="text-sm">Hi! Tell us a little about you and we will connect you with our team.</p>
-        <div>
-          <label htmlFor="prechat-name" className="text-xs font-medium">
-            Your name
-          </label>
-          <input
-            id="prechat-name"
-            name="name"
-            data-autofocus
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            autoComplete="name"
-            aria-invalid={!!errors.name}
-            aria-describedby={errors.name ? 'prechat-name-error' : undefined}
-            className={field}
-          />
-          {errors.name && (
-            <p id="prechat-name-error" className="mt-0.5 text-xs text-chat-error">
-              {errors.name}
-            </p>
-          )}
-        </div>
-        <div>
-          <label htmlFor="prechat-email" className="text-xs font-medium">
-            Email
-          </label>
-          <input
-            id="prechat-email"
-            name="email"
-            type="email"
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            autoComplete="email"
-            aria-invalid={!!errors.email}
-            aria-describedby={errors.email ? 'prechat-email-error' : undefined}
-            className={field}
-          />
-          {errors.email && (
-            <p id="prechat-email-error" className="mt-0.5 text-xs text-chat-error">
-              {errors.email}
-            </p>
-          )}
-        </div>
-        <div>
-          <label htmlFor="prechat-topic" className="text-xs font-medium">
-            Topic
-          </label>
-          <select
-            id="prechat-topic"
-            name="queryType"
-            value={queryType}
-            onChange={(e) => setQueryType(e.target.value as QueryType)}
-            className={field}
-          >
-            {QUERY_TYPES.map((q) => (
-              <option key={q.value} value={q.value}>
-                {q.label}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label htmlFor="prechat-message" className="text-xs font-medium">
-            How can we help? (optional)
-          </label>
-          <textarea
-            id="prechat-message"
-            name="message"
-            rows={2}
-            value={message}
-            onChange={(e) => setMessage(e.target.value)}
-            aria-invalid={!!errors.message}
-            className={field}
-          />
-          {errors.message && <p className="mt-0.5 text-xs text-chat-error">{errors.message}</p>}
-        </div>
-        {serverError && (
-          <p role="alert" className="text-xs text-chat-error">
-            {serverError}
-          </p>
-        )}
-        <button
-          type="submit"
-          disabled={busy}
-          className="w-full rounded-lg bg-chat-primary px-3 py-2 text-sm font-semibold text-chat-primary-contrast disabled:opacity-60 focus:outline-none focus-visible:ring-2 focus-visible:ring-offset-2 focus-visible:ring-chat-primary"
-        >
-          {busy ? 'Connecting…' : 'Start Chat'}
-        </button>
-      </form>
-      <div className="mt-4">
-        <h3 className="text-xs font-semibold uppercase text-chat-muted">Quick actions</h3>
-        <div className="mt-1 flex flex-wrap gap-1">
-          {QUICK_ACTIONS.map((a) => (
-            <button
-              key={a.label}
-              type="button"
-              className="rounded-full border border-chat-border px-2 py-1 text-xs hover:bg-chat-surface"
-              onClick={() => {
-                setQueryType(a.queryType);
-                setMessage(a.message);
-                form.current?.querySelector<HTMLElement>('[name="name"]')?.focus();
-              }}
-            >
-              {a.label}
-            </button>
-          ))}
-        </div>
-      </div>
-      {faqs.length > 0 && (
-        <div className="mt-4">
-          <h3 className="text-xs font-semibold uppercase text-chat-muted">Frequently asked questions</h3>
-          <ul className="mt-1 space-y-1">
-            {faqs.map((f) => (
-              <li key={f.q}>
-                <details className="rounded-lg border border-chat-border px-2 py-1 text-sm">
-                  <summary className="cursor-pointer">{f.q}</summary>
-                  <p className="mt-1 text-chat-muted">{f.a}</p>
-                </details>
-              </li>
-            ))}
-          </ul>
-        </div>
       )}
     </div>
   );

@@ -1,5 +1,5 @@
-export { ChatProvider, useChat, useOptionalChat } from './ChatContext';
-export type { ChatContextValue, ChatProviderProps, SendInput, SupportStartInput } from './ChatContext';
+export { ChatProvider, useChat, useOptionalChat, useChatState, useChatActions } from './ChatContext';
+export type { ChatActions, ChatContextValue, ChatProviderProps, ChatStateValue, SendInput, SupportStartInput } from './ChatContext';
 export { ChatInterface } from './ChatInterface';
 export { ChatSidebar } from './ChatSidebar';
 export { ChatWindow, MessageList, Composer } from './ChatWindow';
