@@ -396,3 +396,54 @@ describe('ChatProvider contexts', () => {
     expect(optional).toBeNull();
   });
 });
+
+describe('a disconnect by the gateway', () => {
+  it('reconnects and catches up: socket.io-client would stay offline after "io server disconnect"', async () => {
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.connection).toBe('connected'));
+    // The session handler catches up (lists, then syncs from the newest message seen).
+    const catchUpsBefore = socket.emitsOf('conversations:list').length;
+    vi.useFakeTimers();
+    try {
+      act(() => {
+        // What the gateway does to a socket whose outgoing buffer overflowed.
+        socket.connected = false;
+        socket.serverEmit('disconnect', 'io server disconnect');
+      });
+      expect(api.state.connection).toBe('disconnected');
+      expect(socket.connected).toBe(false);
+      act(() => {
+        vi.advanceTimersByTime(1000);
+      });
+      expect(socket.connected).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+    await waitFor(() => expect(socket.emitsOf('conversations:list').length).toBeGreaterThan(catchUpsBefore));
+    expect(api.state.connection).toBe('connected');
+  });
+
+  it('stays disconnected after its own disconnect', async () => {
+    render(
+      <ChatProvider token={`jwt-${Math.random()}`} url="http://127.0.0.1:1">
+        <Probe />
+      </ChatProvider>,
+    );
+    await waitFor(() => expect(api.state.connection).toBe('connected'));
+    vi.useFakeTimers();
+    try {
+      act(() => {
+        socket.connected = false;
+        socket.serverEmit('disconnect', 'io client disconnect');
+        vi.advanceTimersByTime(5000);
+      });
+      expect(socket.connected).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

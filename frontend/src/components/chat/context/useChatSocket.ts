@@ -14,6 +14,8 @@ import { browserOnline, notifyHidden, rememberSession, rememberedSession, tokenK
 import type { Outbox } from './useOutbox';
 
 const SYNC_MAX_PAGES = 20;
+/** Pause before reconnecting after the gateway disconnected this socket. */
+export const SERVER_DISCONNECT_RETRY_MS = 1000;
 
 export interface ChatSocketDeps {
   enabled: boolean;
@@ -90,6 +92,8 @@ export function useChatSocket(deps: ChatSocketDeps): void {
     });
     tabRef.current = tab;
 
+    let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+
     const onSession = async (s: Session) => {
       const prev = stateRef.current.session;
       if (prev && prev.userId !== s.userId) dispatch({ type: 'reset' });
@@ -120,7 +124,19 @@ export function useChatSocket(deps: ChatSocketDeps): void {
         bumpDesk();
       },
       session: onSession,
-      disconnect: () => dispatch({ type: 'connection', status: browserOnline() ? 'disconnected' : 'offline' }),
+      disconnect: (reason: string) => {
+        dispatch({ type: 'connection', status: browserOnline() ? 'disconnected' : 'offline' });
+        // The gateway disconnects a socket that fell too far behind (its
+        // outgoing buffer overflowed) or that it drains on shutdown, and
+        // socket.io-client does not reconnect by itself after a server-side
+        // disconnect. Come back (the session handler then syncs what was
+        // missed), after a pause so a server that keeps refusing is not hammered.
+        if (reason === 'io server disconnect' && browserOnline()) {
+          reconnectTimer = setTimeout(() => {
+            if (!socket.connected) socket.connect();
+          }, SERVER_DISCONNECT_RETRY_MS);
+        }
+      },
       connect_error: (err: Error) => {
         if (/auth/i.test(err.message)) {
           dispatch({ type: 'connection', status: 'auth_failed' });
@@ -189,6 +205,7 @@ export function useChatSocket(deps: ChatSocketDeps): void {
 
     return () => {
       clearInterval(typingTimer);
+      clearTimeout(reconnectTimer);
       outbox.stop();
       window.removeEventListener('offline', goOffline);
       window.removeEventListener('online', goOnline);
