@@ -52,10 +52,21 @@ impl Targets {
     /// many sockets got the packet.
     pub(crate) fn emit<T: ?Sized + Serialize>(self, event: &str, data: &T) -> usize {
         let Some(ops) = self.0 else { return 0 };
-        ops.sockets()
-            .iter()
-            .filter(|socket| emit(socket, event, data))
-            .count()
+        let sockets = ops.sockets();
+        if sockets.len() < 2 {
+            return sockets.iter().filter(|s| emit(s, event, data)).count();
+        }
+        // Encoded once for the whole room, as socketioxide's own broadcast
+        // does: each socket's packet then only copies the bytes.
+        let encoded = match serde_json::value::to_raw_value(data) {
+            Ok(raw) => raw,
+            Err(e) => {
+                crate::metrics::delivery_failed();
+                tracing::error!(error = %e, "could not encode an outgoing packet");
+                return 0;
+            }
+        };
+        sockets.iter().filter(|s| emit(s, event, &encoded)).count()
     }
 
     /// Puts the sockets in `room`.
