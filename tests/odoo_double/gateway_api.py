@@ -377,11 +377,11 @@ class GatewayApi:
                     continue
                 row = self.store.dead_letters.get(uuid)
                 if result["status"] == "rejected":
-                    raw = raw if isinstance(raw, dict) else {}
+                    item = raw if isinstance(raw, dict) else {}
                     if row is None:
                         row = self.store.dead_letters[uuid] = {
-                            "uuid": uuid, "kind": raw.get("kind"),
-                            "conversation_id": raw.get("conversation_id"), "refusals": 0}
+                            "uuid": uuid, "kind": item.get("kind"),
+                            "conversation_id": item.get("conversation_id"), "refusals": 0}
                     row.update(code=result.get("code"), reason=result.get("reason"), state="parked",
                                refusals=row["refusals"] + 1)
                 elif row is not None:

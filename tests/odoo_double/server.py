@@ -641,7 +641,7 @@ def _odoo_int(value):
 def _star_args(value):
     """What ``*args`` makes of the positional arguments of execute_kw: any
     iterable (a JSON object gives its keys, a string its characters)."""
-    if isinstance(value, (list, dict, str)):
+    if isinstance(value, list | dict | str):
         return list(value)
     raise OdooError("builtins.TypeError",
                     f"odoo.service.model.execute() argument after * must be an iterable, "

@@ -1,9 +1,8 @@
 # Copyright 2026 Seitech
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
-
 from odoo.addons.mail.models.discuss.discuss_channel import Channel as CoreChannel
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..lib import pushes, roles
 from ..lib.constants import CHAT_TYPE_TO_WIRE
@@ -124,12 +123,37 @@ class DiscussChannel(models.Model):
         """A support chat given to another agent in the back office (a
         manager editing the field, or an agent taking a queued chat) becomes
         active, the new agent its only Odoo member, and the gateway is told
-        after commit. Writes from the gateway's ingest are not pushed back."""
+        after commit. Writes from the gateway's ingest are not pushed back.
+
+        This module's fields are written past Discuss's write() (no bus
+        broadcast, see QUIET_FIELDS), the others through it."""
         if not self.env.su and PROTECTED_FIELDS & set(vals) and self.filtered("seitech_chat_type"):
             raise AccessError(_("These fields of a gateway conversation are set by the gateway: %s",
                                 ", ".join(sorted(PROTECTED_FIELDS & set(vals)))))
-        if "assigned_agent_id" not in vals or self.env.context.get(FROM_GATEWAY):
-            return self._seitech_write(vals)
+        moved = self.browse()
+        if "assigned_agent_id" in vals and not self.env.context.get(FROM_GATEWAY):
+            moved = self._seitech_moved_by(vals)
+        quiet = {k: v for k, v in vals.items() if k in QUIET_FIELDS}
+        loud = {k: v for k, v in vals.items() if k not in QUIET_FIELDS}
+        result = True
+        if loud or not quiet:
+            result = super().write(loud)
+        if quiet:
+            # The class after Discuss's Channel in the MRO: mail.thread and
+            # the ORM still run (tracking, constraints, access rules).
+            result = super(CoreChannel, self).write(quiet) and result
+        if moved:
+            # sudo: the state follows the assignment; the caller's right to
+            # assign was checked by the write above (record rules).
+            moved.filtered(lambda c: c.seitech_state != "active").sudo().write(
+                {"seitech_state": "active"})
+            moved._seitech_sync_agent_member()
+            moved._seitech_push_conversation()
+        return result
+
+    def _seitech_moved_by(self, vals):
+        """The support chats of ``self`` that this write of
+        ``assigned_agent_id`` gives to another agent (lib.pushes rules)."""
         new_agent = vals["assigned_agent_id"]
         moved = self.browse()
         for channel in self.filtered(lambda c: c.seitech_chat_type == "support"):
@@ -142,29 +166,7 @@ class DiscussChannel(models.Model):
                 moved |= channel
         if moved and vals.get("seitech_state", "active") != "active":
             raise UserError(_("A conversation given to an agent is active."))
-        result = self._seitech_write(vals)
-        if moved:
-            # sudo: the state follows the assignment; the caller's right to
-            # assign was checked by the write above (record rules).
-            moved.filtered(lambda c: c.seitech_state != "active").sudo().write(
-                {"seitech_state": "active"})
-            moved._seitech_sync_agent_member()
-            moved._seitech_push_conversation()
-        return result
-
-    def _seitech_write(self, vals):
-        """Write this module's fields past Discuss's write() (no bus
-        broadcast, see QUIET_FIELDS) and the rest through it."""
-        quiet = {k: v for k, v in vals.items() if k in QUIET_FIELDS}
-        loud = {k: v for k, v in vals.items() if k not in QUIET_FIELDS}
-        result = True
-        if loud:
-            result = super().write(loud)
-        if quiet:
-            # The class after Discuss's Channel in the MRO: mail.thread and
-            # the ORM still run (tracking, constraints, access rules).
-            result = super(CoreChannel, self).write(quiet) and result
-        return result
+        return moved
 
     # -- back office actions -------------------------------------------------
     def _seitech_push_conversation(self):

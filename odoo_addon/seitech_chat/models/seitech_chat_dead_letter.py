@@ -23,7 +23,7 @@ class SeitechChatDeadLetter(models.Model):
 
     uuid = fields.Char(required=True, readonly=True, index=True)
     kind = fields.Char(readonly=True)
-    conversation_id = fields.Char("Conversation", readonly=True, index=True)
+    conversation_id = fields.Char(readonly=True, index=True)
     code = fields.Char(readonly=True)
     reason = fields.Char(readonly=True)
     item_json = fields.Text("Item", readonly=True)
@@ -52,10 +52,10 @@ class SeitechChatDeadLetter(models.Model):
                 if row:
                     row.write(dict(vals, refusals=row.refusals + 1))
                 elif uuid not in {v["uuid"] for v in new}:
-                    raw = raw if isinstance(raw, dict) else {}
-                    new.append(dict(vals, uuid=uuid, kind=str(raw.get("kind") or "")[:32],
-                                    conversation_id=str(raw.get("conversation_id") or "")[:64] or False,
-                                    item_json=json.dumps(raw)[:MAX_ITEM_CHARS]))
+                    item = raw if isinstance(raw, dict) else {}
+                    new.append(dict(vals, uuid=uuid, kind=str(item.get("kind") or "")[:32],
+                                    conversation_id=str(item.get("conversation_id") or "")[:64] or False,
+                                    item_json=json.dumps(item)[:MAX_ITEM_CHARS]))
             elif row and row.state != "resolved":
                 row.state = "resolved"
         if new:

@@ -161,7 +161,7 @@ class OrmStore(ingest.Store):
                                ("channel_id.seitech_uuid", "=", False)]).channel_id
         return chats.filtered(
             lambda c: c.channel_member_ids.partner_id == partners)[:1].with_context(
-                self.Channel.env.context)
+                **self.Channel.env.context)
 
     def update_conversation(self, item):
         channel = self._channel(item["conversation_id"])

@@ -11,7 +11,7 @@ from unittest import mock
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
-from .common import T, ChatCase
+from .common import ChatCase, T
 
 POST = "odoo.addons.seitech_chat.models.seitech_chat_push.requests.post"
 
