@@ -304,7 +304,11 @@ async fn retry(app: &App, data: &Value) -> Result<(), String> {
         .outbox_requeue(&uuids)
         .await
         .map_err(|e| format!("cannot re-queue: {e}"))?;
-    tracing::info!(asked = uuids.len(), moved, "Odoo asked to retry dead letters");
+    tracing::info!(
+        asked = uuids.len(),
+        moved,
+        "Odoo asked to retry dead letters"
+    );
     if let Some(wake) = app.odoo.as_ref().and_then(|o| o.wake.get()) {
         wake.notify_one();
     }
