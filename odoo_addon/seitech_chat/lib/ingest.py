@@ -10,7 +10,8 @@ the same result.
 
 Rules (all rejections are permanent, code in constants.E_*):
 - conversation: upsert by conversation_id; its type never changes
-  (conflict); an ended conversation never reopens (conflict); every
+  (conflict); an ended conversation never reopens (the item applies
+  without its status: a late echo of a state before an end); every
   participant must be a known user (unknown_user); a direct one has one
   or two participants (invalid) who never change (conflict, raised by the
   store, which knows the members: Odoo's rule for "chat" channels).
@@ -129,7 +130,11 @@ def _h_conversation(store, item):
     if conv["type"] != item["type"]:
         raise ItemError(E_CONFLICT, "a conversation's type never changes")
     if conv["status"] == "ended" and item["status"] != "ended":
-        raise ItemError(E_CONFLICT, "an ended conversation does not reopen")
+        # The end wins, wherever it was decided: the gateway never reopens a
+        # chat, so such an item is a state it queued before it heard of an
+        # end made in Odoo's back office (its echo of a Take or of a reply's
+        # author joining). Its other changes apply; the chat stays ended.
+        item = dict(item, status="ended")
     store.update_conversation(item)
 
 

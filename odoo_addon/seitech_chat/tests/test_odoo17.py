@@ -120,6 +120,16 @@ class TestOdoo17(ChatCase):
         finally:
             self.registry.leave_test_mode()
 
+    def test_a_late_echo_does_not_reopen_a_chat_ended_in_the_back_office(self):
+        # Seen on a real Odoo: the gateway's "active" state (queued when the
+        # agent's reply made them a participant) arrives after the agent's End.
+        self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id))
+        self.channel().with_user(self.agent).action_seitech_end()
+        res = self.ingest(self.support_conv(uuid="op-echo", status="active", assigned_agent_id=self.agent.id))
+        self.assertEqual(res[0]["status"], "ok", res)
+        self.assertEqual(self.channel().seitech_state, "ended")
+        self.assertFalse(self.env["seitech.chat.dead.letter"].search([("uuid", "=", "op-echo")]))
+
     # -- item 3: review -------------------------------------------------------
     def test_invited_or_archived_enrolments_and_archived_courses_do_not_count(self):
         guest = new_test_user(self.env, "gina", groups="base.group_portal", name="Gina")
