@@ -186,7 +186,11 @@ class DiscussChannel(models.Model):
                 lambda m, p=agent_partner: m.partner_id and m.partner_id != p)
             stale.unlink()
             if agent_partner and agent_partner not in channel.sudo().channel_member_ids.partner_id:
-                channel.sudo().add_members(partner_ids=agent_partner.ids)
+                # A plain member create, not add_members(): no "invited ..."
+                # message in the thread and no Discuss bus notification (the
+                # agent works the chat from the Live Chat menu).
+                self.env["discuss.channel.member"].sudo().create(
+                    {"channel_id": channel.id, "partner_id": agent_partner.id})
 
     def action_seitech_take(self):
         """An agent takes a queued chat from the back office."""

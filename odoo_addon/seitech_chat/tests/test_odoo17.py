@@ -85,6 +85,9 @@ class TestOdoo17(ChatCase):
         channel = self.channel().with_user(self.agent)
         self.env.cr.postcommit.clear()
         channel.action_seitech_take()
+        self.assertEqual(channel.sudo().channel_member_ids.partner_id, self.agent.partner_id)
+        self.assertFalse(channel.sudo().message_ids.filtered(lambda m: m.message_type == "notification"),
+                         "no Discuss 'invited' message when the agent becomes the member")
         channel.seitech_reply_draft = "On it"
         channel.action_seitech_send_reply()
         channel.action_seitech_end()
