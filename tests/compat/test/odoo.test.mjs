@@ -815,4 +815,30 @@ describe('odoo bridge: a non-manager agent takes, answers and ends from the back
     const o = await untilDrained(gw, 20000);
     assert.equal(o.deadLetters, 0, `zero dead letters: ${JSON.stringify(o)}`);
   });
+
+  it('the gateway\'s late echo of a Take does not reopen a chat ended in the back office, and is no dead letter', async () => {
+    // Seen on a real Odoo: the gateway's "active" state reached Odoo after the
+    // agent's End. Made certain here: Odoo's API is unreachable while the
+    // back office takes and ends, so both echoes wait in the outbox.
+    const w = await connect(gw, null);
+    const res = await ok(w, 'support:start', { name: 'Lee Late', email: 'lee@example.org', queryType: 'course_inquiry' });
+    const cid = res.conversation.id;
+    await untilDrained(gw, 20000);
+    await double.faults({ down: true });
+    try {
+      const assigned = waitFor(w, 'support:assigned', (x) => x.roomId === cid);
+      assert.equal((await double.take({ conversation_id: cid, user_id: 5, gateway_url: gw.url })).state, 'sent');
+      await assigned;
+      const ended = waitFor(w, 'support:ended', (x) => x.roomId === cid);
+      assert.equal((await double.end({ conversation_id: cid, user_id: 5, gateway_url: gw.url })).state, 'sent');
+      await ended;
+      await untilOdoo(gw, (x) => x.backlog >= 1, 'the echoes queued while Odoo is unreachable', 10000);
+    } finally {
+      await double.faults({ down: false });
+    }
+    const o = await untilDrained(gw, 30000);
+    assert.equal(o.deadLetters, 0, `the late echo was not refused: ${JSON.stringify(o)}`);
+    assert.equal((await double.records()).conversations[cid].status, 'ended', 'the chat stays ended in Odoo');
+    w.disconnect();
+  });
 });
