@@ -20,6 +20,7 @@
         "views/seitech_chat_message_views.xml",
         "views/seitech_chat_agent_views.xml",
         "views/seitech_chat_push_views.xml",
+        "views/seitech_chat_dead_letter_views.xml",
         "views/menus.xml",
     ],
     "post_init_hook": "post_init_hook",

@@ -60,6 +60,8 @@ class MemoryStore(ingest.Store):
         self.ops = {}
         self.mails = []
         self.notified = {}
+        # Refused ingest items, as the addon's seitech.chat.dead.letter.
+        self.dead_letters = {}
         self.faults = {}
         self._journal = None
 
@@ -135,6 +137,9 @@ class MemoryStore(ingest.Store):
         self._before_write("conversations", item["conversation_id"])
         conv = self.conversations[item["conversation_id"]]
         conv["name"] = item["name"] or conv["name"]
+        if conv["type"] == "direct" and set(item["participant_ids"]) - set(conv["participant_ids"]):
+            # Odoo refuses any member added to a "chat" channel that has one.
+            raise ingest.ItemError(C.E_CONFLICT, ingest.DIRECT_FOR_GOOD)
         for p in item["participant_ids"]:
             if p not in conv["participant_ids"]:
                 conv["participant_ids"].append(p)
@@ -356,9 +361,31 @@ class GatewayApi:
 
     def ingest(self, batch):
         try:
-            return {"results": ingest.apply_batch(self.store, batch)}
+            results = ingest.apply_batch(self.store, batch)
         except validation.BatchError as exc:
             raise validation_error(str(exc)) from None
+        self._record_dead_letters(batch, results)
+        return {"results": results}
+
+    def _record_dead_letters(self, batch, results):
+        """What the addon's seitech.chat.dead.letter._record does: refused
+        items are listed (upserted by uuid), accepted ones resolved."""
+        with self.store.lock:
+            for raw, result in zip(batch, results, strict=True):
+                uuid = result.get("uuid")
+                if not isinstance(uuid, str):
+                    continue
+                row = self.store.dead_letters.get(uuid)
+                if result["status"] == "rejected":
+                    item = raw if isinstance(raw, dict) else {}
+                    if row is None:
+                        row = self.store.dead_letters[uuid] = {
+                            "uuid": uuid, "kind": item.get("kind"),
+                            "conversation_id": item.get("conversation_id"), "refusals": 0}
+                    row.update(code=result.get("code"), reason=result.get("reason"), state="parked",
+                               refusals=row["refusals"] + 1)
+                elif row is not None:
+                    row["state"] = "resolved"
 
     def send_transcript(self, conversation_id, email=None):
         conv = self.store.conversations.get(conversation_id) if isinstance(conversation_id, str) else None

@@ -33,6 +33,8 @@ Control (never faulted):
         session_expired (bool) get_session_info answers code 100
         reject_uuids ({uuid: reason} or [uuid])  those ingest items are
                                rejected as an ORM ValidationError would make them
+        none_methods ([name])  those gateway API methods still run but answer
+                               as a method returning None: no "result" key
   GET  /__double__/faults     current switches
   GET  /__double__/records    conversations, messages, ops, mails, pushes, calls
   POST /__double__/reset      forget records and faults (seed kept)
@@ -46,6 +48,14 @@ Control (never faulted):
         when the agent is unchanged; 400 for what the addon refuses)
   POST /__double__/push       {events: [...], gateway_url?, secret?, forge?}
   POST /__double__/retry_pushes  what the addon's cron does: resend undelivered
+  POST /__double__/take       {conversation_id, user_id, gateway_url?, secret?}
+        an agent takes a queued support chat (action_seitech_take)
+  POST /__double__/end        {conversation_id, user_id, gateway_url?, secret?}
+        the assigned agent or a manager ends a chat (action_seitech_end);
+        agent_reply, take and end refuse (400) whom the addon refuses
+  POST /__double__/retry_dead_letters {uuids?, gateway_url?, secret?}  a
+        manager's Retry on refused items: a signed "retry" push
+  POST /web/webclient/version_info  Odoo's type="json" route (POST only)
 
 Run: python3 tests/odoo_double/server.py --port 0 --seed FILE
      [--gateway-url URL] [--push-secret-env VAR]
@@ -79,10 +89,11 @@ signing = addon_lib.sub("signing")
 
 GATEWAY_MODEL = "seitech.chat.gateway"
 SERVER_VERSION_INFO = [17, 0, 0, "final", 0, ""]
+VERSION_INFO = "/web/webclient/version_info"
 MAX_BODY = 16 * 1024 * 1024
 MAX_DELAY_MS = 120_000
 FAULT_KEYS = {"down", "http_status", "fail_next", "delay_ms", "access_denied",
-              "session_expired", "reject_uuids"}
+              "session_expired", "reject_uuids", "none_methods"}
 
 
 def error_envelope(req_id, exc):
@@ -160,8 +171,7 @@ class Double:
             raise OdooError("builtins.TypeError", "args must be a list")
         if service == "common":
             if method == "version":
-                return {"server_version": "17.0", "server_version_info": SERVER_VERSION_INFO,
-                        "server_serie": "17.0", "protocol_version": 1}
+                return self.version()
             if method in ("authenticate", "login"):
                 want = 4 if method == "authenticate" else 3
                 if len(args) != want:
@@ -172,15 +182,27 @@ class Double:
         if service == "object":
             if method != "execute_kw":
                 raise OdooError("builtins.NameError", f"Method not available {method}")
-            if not 5 <= len(args) <= 7:
-                raise OdooError("builtins.TypeError", "execute_kw() takes 5 to 7 positional arguments")
-            db, uid, password, model, meth = args[:5]
-            m_args = args[5] if len(args) > 5 else []
-            m_kwargs = args[6] if len(args) > 6 else {}
+            if len(args) < 3:
+                raise OdooError("builtins.IndexError", "list index out of range")
+            db, uid, password = args[:3]
+            uid = _odoo_int(uid)  # odoo.service.model.dispatch: int(params[1])
             if db != self.db:
                 raise OdooError("psycopg2.OperationalError",
                                 f'connection to server failed: FATAL:  database "{db}" does not exist')
             user = self.check_uid(uid, password)
+            # execute_kw(db, uid, obj, method, args, kw=None) on params[3:]
+            if len(args) < 6:
+                missing = ["obj", "method", "args"][len(args) - 3:]
+                raise OdooError("builtins.TypeError",
+                                f"execute_kw() missing {len(missing)} required positional argument"
+                                f"{'s' if len(missing) > 1 else ''}: "
+                                + " and ".join(repr(m) for m in missing))
+            if len(args) > 7:
+                raise OdooError("builtins.TypeError",
+                                f"execute_kw() takes from 5 to 6 positional arguments but {len(args) - 1} were given")
+            model, meth = args[3], args[4]
+            m_args = _star_args(args[5])
+            m_kwargs = _star_kwargs(args[6] if len(args) > 6 else None)
             if self.store.faults.get("access_denied"):
                 raise access_denied()
             if model != GATEWAY_MODEL:
@@ -189,15 +211,24 @@ class Double:
                 # The addon's methods check the Chat Gateway group the same way.
                 raise OdooError("odoo.exceptions.AccessError",
                                 "Only the Chat Gateway user may call the gateway API.")
-            if not isinstance(m_args, list) or not isinstance(m_kwargs, dict):
-                raise OdooError("builtins.TypeError", "args must be a list and kwargs an object")
             m_kwargs = {k: v for k, v in m_kwargs.items() if k != "context"}
             with self.lock:
                 self.calls.append({"method": meth, "items": len(m_args[0]) if meth == "ingest"
                                    and m_args and isinstance(m_args[0], list) else None,
                                    "at": time.time()})
-            return self.api.call(meth, m_args, m_kwargs)
+            result = self.api.call(meth, m_args, m_kwargs)
+            if meth in self.store.faults.get("none_methods", []):
+                # A method that returns None: Odoo's envelope then has no
+                # "result" key at all (JsonRPCDispatcher._response).
+                return None
+            return result
         raise OdooError("builtins.Exception", f"Unknown service {service}")
+
+    @staticmethod
+    def version():
+        """odoo.service.common.exp_version(), also /web/webclient/version_info."""
+        return {"server_version": "17.0", "server_version_info": SERVER_VERSION_INFO,
+                "server_serie": "17.0", "protocol_version": 1}
 
     def session_info(self, uid, _sid):
         user = self.store.users[uid]
@@ -261,6 +292,9 @@ class Double:
             author = body.get("author_id")
             if not isinstance(author, int) or author not in self.store.users:
                 raise ValueError("author_id must be a seeded user id (int)")
+            if conv["status"] == "ended":
+                raise ValueError("This conversation has ended.")
+            self._check_may_act(conv, author)
             content = addon_lib.sub("validation").clean_content(body.get("content", ""), allow_empty=False)
             mid = uuid7()
             now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -303,6 +337,71 @@ class Double:
         event = {"id": uuid7(), "type": "conversation", "occurred_at": iso(now), "data": data}
         return {"changed": True, **self.push_events([event], body)}
 
+    def _check_may_act(self, conv, uid):
+        """The addon's DiscussChannel._seitech_check_may_act: a support chat's
+        assigned agent or a Chat Manager; other gateway chats only a manager.
+        (Their push then goes out at once, as superuser, whoever acted.)"""
+        if "manager" in self.store.users[uid].get("groups", []):
+            return
+        if conv["type"] != "support" or conv["assigned_agent_id"] not in (uid, str(uid)):
+            raise ValueError("Only the assigned agent or a manager acts on this chat.")
+
+    def _acting(self, body, key="user_id"):
+        cid = body.get("conversation_id")
+        conv = self.store.conversations.get(cid) if isinstance(cid, str) else None
+        if conv is None:
+            raise ValueError(f"unknown conversation {cid!r}")
+        uid = body.get(key)
+        if not isinstance(uid, int) or uid not in self.store.users:
+            raise ValueError(f"{key} must be a seeded user id (int)")
+        return cid, conv, uid
+
+    def _conversation_push(self, cid, conv, body):
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        data = pushes.conversation_event(cid, conv["status"], conv["assigned_agent_id"])
+        event = {"id": uuid7(), "type": "conversation", "occurred_at": iso(now), "data": data}
+        return self.push_events([event], body)
+
+    def take(self, body):
+        """action_seitech_take: a Chat Agent takes a queued support chat."""
+        with self.store.lock:
+            cid, conv, uid = self._acting(body)
+            groups = self.store.users[uid].get("groups", [])
+            if not {"agent", "manager"} & set(groups):
+                raise ValueError("Only chat agents take conversations.")
+            if conv["type"] != "support" or conv["status"] != "queued":
+                raise ValueError("Only a queued conversation can be taken.")
+            conv.update(status="active", assigned_agent_id=uid, participant_ids=[uid])
+        return self._conversation_push(cid, conv, body)
+
+    def end(self, body):
+        """action_seitech_end: the assigned agent or a manager ends a chat."""
+        with self.store.lock:
+            cid, conv, uid = self._acting(body)
+            self._check_may_act(conv, uid)
+            if conv["status"] == "ended":
+                return {"changed": False}
+            conv.update(status="ended", conversation_ended=iso(
+                dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+        return {"changed": True, **self._conversation_push(cid, conv, body)}
+
+    def retry_dead_letters(self, body):
+        """A manager's Retry on refused items (seitech.chat.dead.letter
+        action_retry): a signed ``retry`` push naming them."""
+        with self.store.lock:
+            rows = self.store.dead_letters
+            uuids = body.get("uuids")
+            if uuids is None:
+                uuids = [u for u, r in rows.items() if r["state"] != "resolved"]
+            if not isinstance(uuids, list) or not uuids or \
+                    any(u not in rows or rows[u]["state"] == "resolved" for u in uuids):
+                raise ValueError("Nothing to retry: these items were accepted since.")
+            for u in uuids:
+                rows[u]["state"] = "retrying"
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        event = {"id": uuid7(), "type": "retry", "occurred_at": iso(now), "data": {"uuids": uuids}}
+        return self.push_events([event], body)
+
     def retry_pushes(self):
         out = []
         for push in list(self.pushes):
@@ -317,6 +416,7 @@ class Double:
                 "messages": self.store.messages,
                 "ops": self.store.ops,
                 "mails": self.store.mails,
+                "dead_letters": self.store.dead_letters,
                 "agents": self.store.agents,
                 "pushes": [{k: v for k, v in p.items() if k != "secret"} for p in self.pushes],
                 "calls": self.calls,
@@ -392,10 +492,6 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, self.double.records())
         if self.path == "/__double__/faults":
             return self._send(200, self.double.store.faults)
-        if self.path == "/web/webclient/version_info":
-            return self._send(200, {"jsonrpc": "2.0", "id": None,
-                                    "result": {"server_version": "17.0",
-                                               "server_version_info": SERVER_VERSION_INFO}})
         return self._send(404, b"<html><body>404 Not Found</body></html>", "text/html")
 
     def do_POST(self):  # noqa: N802
@@ -405,7 +501,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(413, b"too large", "text/plain")
         if self.path.startswith("/__double__/"):
             return self._control(raw)
-        if self.path not in ("/jsonrpc", "/web/session/get_session_info", "/web/session/authenticate"):
+        if self.path not in ("/jsonrpc", "/web/session/get_session_info", "/web/session/authenticate",
+                             VERSION_INFO):
             return self._send(404, b"<html><body>404 Not Found</body></html>", "text/html")
         if self._apply_faults():
             return None
@@ -435,6 +532,9 @@ class Handler(BaseHTTPRequestHandler):
                     self.double.sessions[sid] = uid
                 headers.append(("Set-Cookie", f"session_id={sid}; HttpOnly; Path=/; SameSite=Lax"))
                 result = self.double.session_info(uid, sid)
+            elif self.path == VERSION_INFO:
+                # A type="json" route (POST, JSON-RPC envelope), auth="none".
+                result = self.double.version()
             else:
                 result = self._session_info()
         except OdooError as exc:
@@ -443,7 +543,11 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             err = OdooError(f"builtins.{type(exc).__name__}", str(exc))
             return self._send(200, error_envelope(req_id, err))
-        return self._send(200, {"jsonrpc": "2.0", "id": req_id, "result": result}, headers=headers)
+        # odoo.http.JsonRPCDispatcher._response: "result" only when not None.
+        envelope = {"jsonrpc": "2.0", "id": req_id}
+        if result is not None:
+            envelope["result"] = result
+        return self._send(200, envelope, headers=headers)
 
     def _session_info(self):
         cookie = http.cookies.SimpleCookie()
@@ -473,6 +577,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, _public_push(self.double.agent_reply(body)))
             if path == "/__double__/reassign":
                 return self._send(200, _public_push(self.double.reassign(body)))
+            if path == "/__double__/take":
+                return self._send(200, _public_push(self.double.take(body)))
+            if path == "/__double__/end":
+                return self._send(200, _public_push(self.double.end(body)))
+            if path == "/__double__/retry_dead_letters":
+                return self._send(200, _public_push(self.double.retry_dead_letters(body)))
             if path == "/__double__/push":
                 events = body.get("events")
                 if not isinstance(events, list) or not events:
@@ -496,7 +606,10 @@ class Handler(BaseHTTPRequestHandler):
                 faults.clear()
             for key in FAULT_KEYS & set(body):
                 value = body[key]
-                if key == "reject_uuids":
+                if key == "none_methods":
+                    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+                        raise ValueError("none_methods must be a list of method names")
+                elif key == "reject_uuids":
                     if isinstance(value, list):
                         value = {u: "" for u in value}
                     if not isinstance(value, dict):
@@ -510,6 +623,45 @@ class Handler(BaseHTTPRequestHandler):
                     raise ValueError(f"{key} must be true or false")
                 faults[key] = value
             return dict(faults)
+
+
+def _odoo_int(value):
+    """int() as Odoo applies it to the uid of execute_kw: "2" is 2."""
+    try:
+        return int(value)
+    except TypeError:
+        raise OdooError("builtins.TypeError",
+                        f"int() argument must be a string, a bytes-like object or a real number, "
+                        f"not '{type(value).__name__}'") from None
+    except ValueError:
+        raise OdooError("builtins.ValueError",
+                        f"invalid literal for int() with base 10: {value!r}") from None
+
+
+def _star_args(value):
+    """What ``*args`` makes of the positional arguments of execute_kw: any
+    iterable (a JSON object gives its keys, a string its characters)."""
+    if isinstance(value, list | dict | str):
+        return list(value)
+    raise OdooError("builtins.TypeError",
+                    f"odoo.service.model.execute() argument after * must be an iterable, "
+                    f"not {_json_type(value)}")
+
+
+def _star_kwargs(value):
+    """``**kw or {}``: anything falsy is no keyword argument, else a mapping."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise OdooError("builtins.TypeError",
+                    f"odoo.service.model.execute() argument after ** must be a mapping, "
+                    f"not {_json_type(value)}")
+
+
+def _json_type(value):
+    return {bool: "bool", int: "int", float: "float", str: "str", list: "list",
+            dict: "dict", type(None): "NoneType"}.get(type(value), type(value).__name__)
 
 
 def _public_push(push):

@@ -183,9 +183,9 @@ def test_ingest_state_rules(odoo):
     ])["results"]
     assert [(r["status"], r.get("code")) for r in res] == [
         ("rejected", "conflict"), ("ok", None), ("rejected", "conflict"), ("ok", None), ("ok", None),
-        ("rejected", "conflict"), ("rejected", "conflict")]
+        ("ok", None), ("rejected", "conflict")]
     conv = odoo.get("/__double__/records")["conversations"]["c-1"]
-    assert conv["status"] == "ended" and conv["satisfaction_rating"] == 4
+    assert conv["status"] == "ended" and conv["satisfaction_rating"] == 4, "a late 'active' does not reopen"
 
 
 def test_ingest_reads_and_reactions(odoo):
@@ -417,3 +417,108 @@ def test_records_are_json_and_hide_secrets(odoo):
         assert resp.headers["Content-Type"] == "application/json"
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(odoo.url + "/__double__/nope", timeout=5)
+
+
+# -- Odoo 17 behaviours the gateway relies on (issue 10) ------------------------
+
+def direct(cid, people, uuid=None, **kw):
+    item = {"kind": "conversation", "uuid": uuid or f"op-{cid}", "conversation_id": cid, "type": "direct",
+            "participant_ids": people, "status": "active", "created_at": T}
+    item.update(kw)
+    return item
+
+
+def test_direct_conversations_follow_odoos_two_member_rule(odoo):
+    res = odoo.ok("ingest", [direct("d-1", ["1", "3"]), direct("d-2", ["1", "3", "5"]),
+                             direct("d-1", ["1", "5"], uuid="op-d1-other"),
+                             direct("d-1", ["3", "1"], uuid="op-d1-same")])["results"]
+    assert [(r["status"], r.get("code")) for r in res] == [
+        ("ok", None), ("rejected", "invalid"), ("rejected", "conflict"), ("ok", None)]
+    conv = odoo.get("/__double__/records")["conversations"]
+    assert "d-2" not in conv and sorted(conv["d-1"]["participant_ids"]) == [1, 3]
+
+
+def test_refused_items_are_listed_as_the_back_office_lists_them(odoo, receiver):
+    odoo.ok("ingest", [message("m1", cid="nope"), direct("d-2", ["1", "3", "5"])])
+    rows = odoo.get("/__double__/records")["dead_letters"]
+    assert {u: (r["code"], r["state"]) for u, r in rows.items()} == {
+        "m1": ("unknown_conversation", "parked"), "op-d-2": ("invalid", "parked")}
+    status, push, _ = odoo.post("/__double__/retry_dead_letters", {
+        "uuids": ["m1"], "gateway_url": receiver.url, "secret": receiver.secret})
+    assert status == 200 and push["state"] == "sent"
+    event = receiver.received[0][1]["events"][0]
+    assert (event["type"], event["data"]) == ("retry", {"uuids": ["m1"]})
+    odoo.ok("ingest", [support_conv("nope"), message("m1", cid="nope")])
+    rows = odoo.get("/__double__/records")["dead_letters"]
+    assert (rows["m1"]["state"], rows["op-d-2"]["state"]) == ("resolved", "parked")
+    status, body, _ = odoo.post("/__double__/retry_dead_letters", {
+        "uuids": ["m1"], "gateway_url": receiver.url, "secret": receiver.secret})
+    assert status == 400 and "Nothing to retry" in body["error"]
+
+
+def test_back_office_actions_refuse_non_assigned_non_managers(odoo, receiver):
+    target = {"gateway_url": receiver.url, "secret": receiver.secret}
+    odoo.ok("ingest", [support_conv(assigned_agent_id="6"), support_conv("q-1", "op-q", status="queued",
+                                                                         assigned_agent_id=None,
+                                                                         participant_ids=[])])
+    for route, body in [("agent_reply", {"author_id": 5, "content": "hi"}), ("end", {"user_id": 5}),
+                        ("end", {"user_id": 1})]:
+        status, err, _ = odoo.post(f"/__double__/{route}", {"conversation_id": "c-1", **body, **target})
+        assert status == 400 and "assigned agent or a manager" in err["error"], (route, err)
+    status, err, _ = odoo.post("/__double__/take", {"conversation_id": "q-1", "user_id": 1, **target})
+    assert status == 400 and "agents" in err["error"]
+    assert receiver.received == []
+    # The assigned (non-manager) agent: each action is pushed at once.
+    status, push, _ = odoo.post("/__double__/take", {"conversation_id": "q-1", "user_id": 5, **target})
+    assert status == 200 and push["state"] == "sent"
+    status, push, _ = odoo.post("/__double__/end", {"conversation_id": "c-1", "user_id": 6, **target})
+    assert status == 200 and push["changed"] and push["state"] == "sent"
+    data = [b["events"][0]["data"] for _, b in receiver.received]
+    assert data == [{"conversation_id": "q-1", "status": "active", "assigned_agent_id": "5"},
+                    {"conversation_id": "c-1", "status": "ended", "assigned_agent_id": "6"}]
+    status, err, _ = odoo.post("/__double__/agent_reply", {"conversation_id": "c-1", "author_id": 6,
+                                                           "content": "late", **target})
+    assert status == 400 and "ended" in err["error"]
+
+
+def test_result_is_omitted_when_a_method_returns_none(odoo):
+    odoo.faults(none_methods=["ingest"])
+    body = odoo.call("ingest", [support_conv()])
+    assert "result" not in body and "error" not in body, body
+    # The method ran (its writes are kept); only its answer is None.
+    assert "c-1" in odoo.get("/__double__/records")["conversations"]
+    assert "result" in odoo.call("api_version")
+
+
+def test_version_info_is_a_post_json_rpc_route(odoo):
+    status, body, _ = odoo.post("/web/webclient/version_info", {"jsonrpc": "2.0", "id": 7, "params": {}})
+    assert status == 200 and body["id"] == 7
+    assert body["result"]["server_version_info"][:2] == [17, 0]
+    assert body["result"]["protocol_version"] == 1
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(odoo.url + "/web/webclient/version_info", timeout=5)
+
+
+@pytest.mark.parametrize(("args", "name", "text"), [
+    (["seitech", 2, "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version"],
+     "builtins.TypeError", "missing 1 required positional argument: 'args'"),
+    (["seitech", 2, "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version", [], {}, 1],
+     "builtins.TypeError", "takes from 5 to 6 positional arguments"),
+    (["seitech", "two", "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version", []],
+     "builtins.ValueError", "invalid literal for int()"),
+    (["seitech", 2, "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version", 5],
+     "builtins.TypeError", "argument after * must be an iterable"),
+    (["seitech", 2, "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version", [], [1]],
+     "builtins.TypeError", "argument after ** must be a mapping"),
+])
+def test_execute_kw_arguments_are_checked_as_odoo_checks_them(odoo, args, name, text):
+    err = odoo.rpc("object", "execute_kw", args)["error"]["data"]
+    assert err["name"] == name and text in err["message"], err
+
+
+def test_execute_kw_takes_what_odoo_takes(odoo):
+    # uid as a string is int()-ed; kw null or {} is no keyword argument.
+    for args in (["seitech", "2", "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version", []],
+                 ["seitech", 2, "test-only-api-key-not-a-secret", "seitech.chat.gateway", "api_version", [],
+                  None]):
+        assert odoo.rpc("object", "execute_kw", args)["result"]["version"] == 1

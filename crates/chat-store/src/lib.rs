@@ -149,6 +149,12 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_park(&self, seq: i64, code: &str, reason: &str) -> StoreResult<()>;
     /// (items waiting, items parked)
     async fn outbox_counts(&self) -> StoreResult<(u64, u64)>;
+    /// `(code, reason)` of the most recently parked dead letter, if any.
+    async fn outbox_last_dead(&self) -> StoreResult<Option<(String, String)>>;
+    /// Moves the dead letters whose item has one of these `uuid`s back into
+    /// the outbox, at their original place in the order (a retry asked from
+    /// Odoo's back office once the cause is fixed); returns how many moved.
+    async fn outbox_requeue(&self, uuids: &[String]) -> StoreResult<u64>;
 
     // --- support bookkeeping -----------------------------------------------
     /// Records a transcript send, refusing when `max` were sent in the last `window_ms`.

@@ -93,10 +93,15 @@ pub(crate) fn unwrap_envelope(mut envelope: Value) -> Result<Value, OdooError> {
             message,
         });
     }
-    match envelope.get_mut("result") {
-        Some(result) => Ok(result.take()),
-        None => Err(OdooError::Decode("neither result nor error".into())),
+    if envelope.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(OdooError::Decode("not a JSON-RPC 2.0 answer".into()));
     }
+    // Odoo leaves `result` out when the method returned None
+    // (odoo.http.JsonRPCDispatcher._response): that is a null result.
+    Ok(envelope
+        .get_mut("result")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
 }
 
 #[cfg(test)]
@@ -133,6 +138,11 @@ mod tests {
             unwrap_envelope(json!({"id": 1})),
             Err(OdooError::Decode(_))
         ));
+        // A method that returned None: Odoo sends no "result" at all.
+        assert_eq!(
+            unwrap_envelope(json!({"jsonrpc": "2.0", "id": 1})),
+            Ok(Value::Null)
+        );
     }
 
     #[test]

@@ -170,3 +170,40 @@ async fn session_cookies_name_their_user() {
         OdooError::SessionExpired
     );
 }
+
+#[tokio::test]
+async fn a_method_returning_none_is_a_null_result_not_an_error() {
+    // Odoo leaves "result" out of the envelope when the method returned None.
+    let d = start_double();
+    let c = client(&d, KEY);
+    faults(&d, json!({"none_methods": ["api_version", "agents"]})).await;
+    let got: Value = c
+        .execute_kw("seitech.chat.gateway", "api_version", json!([]), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(got, Value::Null);
+    // A typed answer that needs a value says so (a decode error, not a panic).
+    let err = c.agents().await.unwrap_err();
+    assert!(matches!(err, OdooError::Decode(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn execute_kw_is_called_as_odoo_checks_it() {
+    // The double refuses what Odoo's dispatch refuses (a missing `args`, a
+    // non-mapping `kw`): the client's calls pass.
+    let d = start_double();
+    let c = client(&d, KEY);
+    let v: Value = c
+        .execute_kw("seitech.chat.gateway", "api_version", json!([]), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(v["version"], 1);
+    let err = c
+        .execute_kw::<Value>("seitech.chat.gateway", "api_version", json!(5), json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, OdooError::Server { name, .. } if name == "builtins.TypeError"),
+        "{err:?}"
+    );
+}

@@ -10,8 +10,11 @@ the same result.
 
 Rules (all rejections are permanent, code in constants.E_*):
 - conversation: upsert by conversation_id; its type never changes
-  (conflict); an ended conversation never reopens (conflict); every
-  participant must be a known user (unknown_user).
+  (conflict); an ended conversation never reopens (the item applies
+  without its status: a late echo of a state before an end); every
+  participant must be a known user (unknown_user); a direct one has one
+  or two participants (invalid) who never change (conflict, raised by the
+  store, which knows the members: Odoo's rule for "chat" channels).
 - message: the conversation must exist; a user author must exist; a
   parent must be a message of the same conversation.
 - read / reaction: the message must exist (and, for read, belong to the
@@ -26,6 +29,7 @@ whatever the new item says: first write wins.
 from .constants import (
     DUPLICATE,
     E_CONFLICT,
+    E_INVALID,
     E_UNKNOWN_CONVERSATION,
     E_UNKNOWN_MESSAGE,
     E_UNKNOWN_USER,
@@ -109,7 +113,15 @@ def _require_message(store, mid):
     return msg
 
 
+DIRECT_PEOPLE = "a direct conversation has two participants"
+DIRECT_FOR_GOOD = "a direct conversation's participants never change"
+
+
 def _h_conversation(store, item):
+    if item["type"] == "direct" and not 1 <= len(set(item["participant_ids"])) <= 2:
+        # Odoo's own rule for its "chat" channels, which direct
+        # conversations are: two people, given at creation.
+        raise ItemError(E_INVALID, DIRECT_PEOPLE)
     _require_users(store, item["participant_ids"] + [item["assigned_agent_id"]])
     conv = store.get_conversation(item["conversation_id"])
     if conv is None:
@@ -118,7 +130,11 @@ def _h_conversation(store, item):
     if conv["type"] != item["type"]:
         raise ItemError(E_CONFLICT, "a conversation's type never changes")
     if conv["status"] == "ended" and item["status"] != "ended":
-        raise ItemError(E_CONFLICT, "an ended conversation does not reopen")
+        # The end wins, wherever it was decided: the gateway never reopens a
+        # chat, so such an item is a state it queued before it heard of an
+        # end made in Odoo's back office (its echo of a Take or of a reply's
+        # author joining). Its other changes apply; the chat stays ended.
+        item = dict(item, status="ended")
     store.update_conversation(item)
 
 

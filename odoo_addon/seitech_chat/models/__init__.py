@@ -4,6 +4,7 @@ from . import (
     discuss_channel,
     res_users,
     seitech_chat_agent,
+    seitech_chat_dead_letter,
     seitech_chat_gateway,
     seitech_chat_message,
     seitech_chat_op,

@@ -1,7 +1,8 @@
 # Copyright 2026 Seitech
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.addons.mail.models.discuss.discuss_channel import Channel as CoreChannel
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..lib import pushes, roles
 from ..lib.constants import CHAT_TYPE_TO_WIRE
@@ -22,6 +23,20 @@ STATE_SELECTION = [("queued", "Queued"), ("active", "Active"), ("ended", "Ended"
 # Context key of writes that come from the gateway (ingest): the gateway
 # already knows what it sent, so they are never pushed back to it.
 FROM_GATEWAY = "seitech_from_gateway"
+# Fields only the gateway (ingest) and the module's own actions (as
+# superuser) write: `readonly` in a view is only a UI flag, so an agent's
+# RPC `write` on them is refused here.
+PROTECTED_FIELDS = frozenset({
+    "seitech_uuid", "seitech_chat_type", "seitech_state", "visitor_name",
+    "visitor_email", "visitor_guest_id", "visitor_user_id", "query_type",
+    "conversation_started", "conversation_ended", "satisfaction_rating",
+    "rating_comment",
+})
+# Fields of this module written without Discuss's write(), which broadcasts
+# every written value on the channel's bus to all its members (a visitor's
+# email, an agent's unsent draft, a rating comment have no business there,
+# and Discuss's client does not use them).
+QUIET_FIELDS = PROTECTED_FIELDS | {"seitech_reply_draft", "assigned_agent_id"}
 
 
 class DiscussChannel(models.Model):
@@ -108,9 +123,37 @@ class DiscussChannel(models.Model):
         """A support chat given to another agent in the back office (a
         manager editing the field, or an agent taking a queued chat) becomes
         active, the new agent its only Odoo member, and the gateway is told
-        after commit. Writes from the gateway's ingest are not pushed back."""
-        if "assigned_agent_id" not in vals or self.env.context.get(FROM_GATEWAY):
-            return super().write(vals)
+        after commit. Writes from the gateway's ingest are not pushed back.
+
+        This module's fields are written past Discuss's write() (no bus
+        broadcast, see QUIET_FIELDS), the others through it."""
+        if not self.env.su and PROTECTED_FIELDS & set(vals) and self.filtered("seitech_chat_type"):
+            raise AccessError(_("These fields of a gateway conversation are set by the gateway: %s",
+                                ", ".join(sorted(PROTECTED_FIELDS & set(vals)))))
+        moved = self.browse()
+        if "assigned_agent_id" in vals and not self.env.context.get(FROM_GATEWAY):
+            moved = self._seitech_moved_by(vals)
+        quiet = {k: v for k, v in vals.items() if k in QUIET_FIELDS}
+        loud = {k: v for k, v in vals.items() if k not in QUIET_FIELDS}
+        result = True
+        if loud or not quiet:
+            result = super().write(loud)
+        if quiet:
+            # The class after Discuss's Channel in the MRO: mail.thread and
+            # the ORM still run (tracking, constraints, access rules).
+            result = super(CoreChannel, self).write(quiet) and result
+        if moved:
+            # sudo: the state follows the assignment; the caller's right to
+            # assign was checked by the write above (record rules).
+            moved.filtered(lambda c: c.seitech_state != "active").sudo().write(
+                {"seitech_state": "active"})
+            moved._seitech_sync_agent_member()
+            moved._seitech_push_conversation()
+        return result
+
+    def _seitech_moved_by(self, vals):
+        """The support chats of ``self`` that this write of
+        ``assigned_agent_id`` gives to another agent (lib.pushes rules)."""
         new_agent = vals["assigned_agent_id"]
         moved = self.browse()
         for channel in self.filtered(lambda c: c.seitech_chat_type == "support"):
@@ -123,13 +166,7 @@ class DiscussChannel(models.Model):
                 moved |= channel
         if moved and vals.get("seitech_state", "active") != "active":
             raise UserError(_("A conversation given to an agent is active."))
-        result = super().write(vals)
-        if moved:
-            moved.filtered(lambda c: c.seitech_state != "active").write(
-                {"seitech_state": "active"})
-            moved._seitech_sync_agent_member()
-            moved._seitech_push_conversation()
-        return result
+        return moved
 
     # -- back office actions -------------------------------------------------
     def _seitech_push_conversation(self):
@@ -149,7 +186,11 @@ class DiscussChannel(models.Model):
                 lambda m, p=agent_partner: m.partner_id and m.partner_id != p)
             stale.unlink()
             if agent_partner and agent_partner not in channel.sudo().channel_member_ids.partner_id:
-                channel.sudo().add_members(partner_ids=agent_partner.ids)
+                # A plain member create, not add_members(): no "invited ..."
+                # message in the thread and no Discuss bus notification (the
+                # agent works the chat from the Live Chat menu).
+                self.env["discuss.channel.member"].sudo().create(
+                    {"channel_id": channel.id, "partner_id": agent_partner.id})
 
     def action_seitech_take(self):
         """An agent takes a queued chat from the back office."""
@@ -167,13 +208,25 @@ class DiscussChannel(models.Model):
             unchanged._seitech_sync_agent_member()
             unchanged._seitech_push_conversation()
 
-    def action_seitech_end(self):
+    def _seitech_check_may_act(self):
+        """Ending or answering a gateway chat from the back office: a support
+        chat's assigned agent or a Chat Manager; any other gateway chat only
+        a Chat Manager (its members talk through the gateway)."""
+        user = self.env.user
+        # Checked on the user even under sudo(): the buttons' callers are users.
+        if user.has_group("seitech_chat.group_chat_manager"):
+            return
         for channel in self:
-            if channel.seitech_state == "ended":
-                continue
-            channel.write({"seitech_state": "ended",
-                           "conversation_ended": fields.Datetime.now()})
-        self._seitech_push_conversation()
+            if channel.seitech_chat_type != "support" or channel.assigned_agent_id != user:
+                raise UserError(_("Only the assigned agent or a manager acts on this chat."))
+
+    def action_seitech_end(self):
+        self._seitech_check_may_act()
+        ended = self.filtered(lambda c: c.seitech_state != "ended")
+        # sudo: the state is a protected field (see PROTECTED_FIELDS); the
+        # caller's right was checked just above.
+        ended.sudo().write({"seitech_state": "ended", "conversation_ended": fields.Datetime.now()})
+        ended._seitech_push_conversation()
 
     def action_seitech_send_reply(self):
         self.ensure_one()
@@ -188,9 +241,7 @@ class DiscussChannel(models.Model):
         self.ensure_one()
         if self.seitech_state == "ended":
             raise UserError(_("This conversation has ended."))
-        if self.seitech_chat_type == "support" and self.assigned_agent_id != self.env.user \
-                and not self.env.user.has_group("seitech_chat.group_chat_manager"):
-            raise UserError(_("Only the assigned agent or a manager answers this chat."))
+        self._seitech_check_may_act()
         return self.env["seitech.chat.message"].create({
             "channel_id": self.id,
             "author_id": self.env.user.id,

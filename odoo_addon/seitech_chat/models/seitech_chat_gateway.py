@@ -9,6 +9,7 @@ the test double); this file only maps them onto the ORM.
 import contextlib
 import datetime as dt
 import json
+import re
 
 from psycopg2 import IntegrityError
 
@@ -22,6 +23,9 @@ from ..lib.ids import iso_utc
 from .discuss_channel import FROM_GATEWAY
 
 NOTIFY_THROTTLE = dt.timedelta(minutes=5)
+# directory_search reads candidates in pages this size (the ORM's prefetch
+# size): a fixed number of queries per page, none per user.
+DIRECTORY_PAGE = 1000
 PUBLIC_METHODS = (
     "api_version", "whois", "directory_search", "agents", "ingest",
     "send_transcript", "notify_offline",
@@ -36,6 +40,12 @@ def _user_id(value, what):
     if kind != "user":
         raise ValidationError(_("%s must be an Odoo user id", what))
     return ref
+
+
+def _like_escape(text):
+    """``text`` matched literally by a (=)like pattern: conversation ids may
+    hold ``_`` and ``%``, which LIKE reads as wildcards."""
+    return re.sub(r"([\\%_])", r"\\\1", text)
 
 
 class OrmStore(ingest.Store):
@@ -108,18 +118,50 @@ class OrmStore(ingest.Store):
             "conversation_ended": item["created_at"] if item["status"] == "ended" else False,
         }
         vals.update(self._visitor_vals(item["visitor"]))
-        channel = self.Channel.create(vals)
         users = self.env["res.users"].sudo().browse(item["participant_ids"])
         partners = users.partner_id
+        if chat_type == "chat":
+            self._create_direct(vals, users)
+            return
+        # Members are given in the create itself (Discuss's own way), so no
+        # "joined"/"invited" message is posted and no bus notification sent:
+        # the conversation lives in the gateway and agents follow it in the
+        # Live Chat menu, not in Discuss's sidebar. Discuss adds the creating
+        # user (the gateway's technical user) unless it creates as superuser
+        # with install_mode; it is removed: it is not a participant.
+        members = [] if chat_type == "support" else [
+            fields.Command.create({"partner_id": p.id}) for p in partners]
+        channel = self.Channel.create(dict(vals, channel_member_ids=members))
         if chat_type == "support":
             channel._seitech_sync_agent_member()
-            return
-        if partners:
-            channel.add_members(partner_ids=partners.ids)
-        # Discuss makes the creating user (here the gateway's technical
-        # user) a member; it is not a participant of the conversation.
         channel.channel_member_ids.filtered(
-            lambda m: m.partner_id and m.partner_id not in partners).unlink()
+            lambda m: m.partner_id and m.partner_id not in partners
+            and m.partner_id != channel.assigned_agent_id.partner_id).unlink()
+
+    def _create_direct(self, vals, users):
+        """A direct conversation is a Discuss ``chat``: exactly its two people,
+        given in one create (Odoo refuses any member added to a chat that
+        already has one, "designed for just two people"), created as one of
+        them as ``channel_get`` does so that no third (technical) member is
+        added. The chat the two already have in Discuss, if it is not
+        already another gateway conversation, becomes this conversation
+        instead of a second chat between the same people."""
+        partners = users.partner_id
+        existing = self._existing_chat(partners)
+        if existing:
+            existing.write({k: v for k, v in vals.items() if k not in ("name", "channel_type")})
+            return
+        self.Channel.with_user(users[0]).sudo().create(dict(vals, channel_member_ids=[
+            fields.Command.create({"partner_id": p.id}) for p in partners]))
+
+    def _existing_chat(self, partners):
+        Member = self.env["discuss.channel.member"].sudo()
+        chats = Member.search([("partner_id", "in", partners.ids),
+                               ("channel_id.channel_type", "=", "chat"),
+                               ("channel_id.seitech_uuid", "=", False)]).channel_id
+        return chats.filtered(
+            lambda c: c.channel_member_ids.partner_id == partners)[:1].with_context(
+                **self.Channel.env.context)
 
     def update_conversation(self, item):
         channel = self._channel(item["conversation_id"])
@@ -136,8 +178,13 @@ class OrmStore(ingest.Store):
         else:
             partners = self.env["res.users"].sudo().browse(item["participant_ids"]).partner_id
             new = partners - channel.channel_member_ids.partner_id
+            if new and channel.channel_type == "chat":
+                # Odoo's rule: a chat's members are its two people, for good.
+                raise validation.ItemError(C.E_CONFLICT, ingest.DIRECT_FOR_GOOD)
             if new:
-                channel.add_members(partner_ids=new.ids)
+                # Quietly, as at creation (no "invited" message, no bus).
+                self.env["discuss.channel.member"].sudo().create(
+                    [{"channel_id": channel.id, "partner_id": p.id} for p in new])
 
     def _message(self, mid):
         return self.Message.search([("uuid", "=", mid)], limit=1)
@@ -272,23 +319,34 @@ class SeitechChatGateway(models.AbstractModel):
         needle = query.strip()
         if needle:
             domain += ["|", ("name", "ilike", needle), ("email", "ilike", needle)]
-        candidates = self.env["res.users"].sudo().search(domain + [("id", "!=", uid)], order="id")
-        out = []
-        for target in candidates:
-            if target._is_public():
-                continue
-            trole = target._seitech_chat_role()
-            if role is not None and trole != role:
-                continue
-            teaches = bool(my_course_ids) and any(
-                c["as"] == "instructor" and c["id"] in my_course_ids
-                for c in target._seitech_chat_courses())
-            if routing.may_start(caller_role, uid, trole, target.id,
-                                 target_teaches_caller=teaches,
-                                 caller_assigned_to_target=target.id in assigned_to):
-                out.append({"id": str(target.id), "name": target.name, "role": trole})
-                if len(out) >= limit:
-                    break
+        Users = self.env["res.users"].sudo()
+        # A bounded number of queries whatever the user count: candidates are
+        # read in pages, each page's roles and courses in one go.
+        out, offset, page_size = [], 0, DIRECTORY_PAGE
+        public = self.env.ref("base.group_public")
+        while len(out) < limit:
+            page = Users.search(domain + [("id", "!=", uid)], order="id", limit=page_size,
+                                offset=offset)
+            if not page:
+                break
+            offset += page_size
+            courses = page._seitech_chat_courses_bulk()
+            page_roles = page._seitech_chat_roles_bulk(courses)
+            for target in page:
+                trole = page_roles[target.id]
+                if public in target.groups_id:
+                    continue
+                if role is not None and trole != role:
+                    continue
+                teaches = bool(my_course_ids) and any(
+                    c["as"] == "instructor" and c["id"] in my_course_ids
+                    for c in courses[target.id])
+                if routing.may_start(caller_role, uid, trole, target.id,
+                                     target_teaches_caller=teaches,
+                                     caller_assigned_to_target=target.id in assigned_to):
+                    out.append({"id": str(target.id), "name": target.name, "role": trole})
+                    if len(out) >= limit:
+                        break
         return {"users": out}
 
     @api.model
@@ -301,9 +359,11 @@ class SeitechChatGateway(models.AbstractModel):
     def ingest(self, batch):
         self._check_gateway_caller()
         try:
-            return {"results": ingest.apply_batch(OrmStore(self.env), batch)}
+            results = ingest.apply_batch(OrmStore(self.env), batch)
         except validation.BatchError as exc:
             raise ValidationError(str(exc)) from None
+        self.env["seitech.chat.dead.letter"].sudo()._record(batch, results)
+        return {"results": results}
 
     @api.model
     def _conversation(self, conversation_id):
@@ -332,12 +392,21 @@ class SeitechChatGateway(models.AbstractModel):
             f"<small>{iso_utc(m.create_date_gateway)}</small><br/>{html_escape(m.body)}</p>"
             for m in lines)
         mail = self.env["mail.mail"].sudo().create({
+            "email_from": self._email_from(),
             "subject": _("Transcript of your conversation: %s", channel.name),
             "email_to": email,
             "body_html": body or "<p></p>",
             "auto_delete": True,
         })
         return {"queued": bool(mail), "email": email}
+
+    @api.model
+    def _email_from(self):
+        """Sender of the module's mails: the company's address, else Odoo's
+        default (``mail.default.from`` @ catchall domain). A mail.mail
+        without one is sent with an empty From, which servers refuse."""
+        return self.env.company.email_formatted or \
+            self.env["ir.mail_server"].sudo()._get_default_from_address() or False
 
     @api.model
     def notify_offline(self, user_id, conversation_id, preview=""):
@@ -354,7 +423,7 @@ class SeitechChatGateway(models.AbstractModel):
         key = f"{uid}:{conversation_id}"
         Op = self.env["seitech.chat.op"].sudo()
         recent = Op.search_count([
-            ("uuid", "=like", f"notify:{key}:%"),
+            ("uuid", "=like", f"notify:{_like_escape(key)}:%"),
             ("applied_at", ">", fields.Datetime.now() - NOTIFY_THROTTLE)], limit=1)
         if recent:
             return {"queued": False, "reason": "throttled"}
@@ -362,6 +431,7 @@ class SeitechChatGateway(models.AbstractModel):
         Op.create({"uuid": f"notify:{key}:{now.isoformat()}", "kind": "notify"})
         text = validation.clean_content(preview)[: C.MAX_PREVIEW_CHARS]
         self.env["mail.mail"].sudo().create({
+            "email_from": self._email_from(),
             "subject": _("New message in %s", channel.name),
             "email_to": user.email,
             "body_html": f"<p>{html_escape(text)}</p>",

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 
 from ..lib import signing
 from ..lib.constants import API_VERSION, SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -23,6 +23,25 @@ MAX_BACKOFF = dt.timedelta(hours=1)
 def backoff(attempts):
     """Delay before attempt ``attempts + 1``: 1 min * 2^attempts, <= 1 h."""
     return min(dt.timedelta(minutes=1) * (2 ** min(attempts, 10)), MAX_BACKOFF)
+
+
+def _deliver_after_commit(registry, push_id):
+    """Send one push once the transaction that queued it has committed.
+
+    The request's cursor is committed (and may be closed) by now: work in a
+    fresh one so the delivery state is saved on its own. It runs as
+    superuser whoever made the change: the outbox is a technical table only
+    managers may read, and an agent's Send / Take / End must reach the
+    gateway at once too. Nothing raised here may reach the user, whose data
+    is already committed (an error would make them click again): it is
+    logged, and the cron retries the row.
+    """
+    try:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["seitech.chat.push"].browse(push_id).exists()._send()
+    except Exception:  # noqa: BLE001 -- see the docstring; the cron retries
+        _logger.exception("push %s: delivery after commit failed; the cron retries it", push_id)
 
 
 class SeitechChatPush(models.Model):
@@ -62,13 +81,10 @@ class SeitechChatPush(models.Model):
         })
         dbname, push_id = self.env.cr.dbname, push.id
 
+        registry = self.env.registry
+
         def _send_after_commit():
-            # The request's cursor is committed (and may be closed) by now:
-            # work in a fresh one so the delivery state is saved on its own.
-            registry = self.env.registry
-            with registry.cursor() as cr:
-                env = api.Environment(cr, self.env.uid, {})
-                env["seitech.chat.push"].browse(push_id).exists()._send()
+            _deliver_after_commit(registry, push_id)
 
         if not self.env.context.get("seitech_push_no_postcommit"):
             self.env.cr.postcommit.add(_send_after_commit)

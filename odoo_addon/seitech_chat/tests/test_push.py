@@ -24,6 +24,10 @@ class TestPush(ChatCase):
         params.set_param("seitech_chat.gateway_url", "http://gateway.test")
         params.set_param("seitech_chat.push_secret", "push-secret-for-tests")
         self.Push = self.env["seitech.chat.push"].sudo()
+        # The set-up's users and agents queued pushes of their own (11 on a
+        # real Odoo): every test looks only at what it queues itself.
+        self.Push.search([]).write({"state": "sent"})
+        self.first_push_id = (self.Push.search([], order="id desc", limit=1).id or 0) + 1
 
     def agent_reply(self):
         self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id))
@@ -64,9 +68,12 @@ class TestPush(ChatCase):
         with mock.patch(POST) as post:
             post.return_value.status_code = 401
             self.assertEqual(self.Push._cron_retry(), 0)  # not due yet
+            post.assert_not_called()
+            self.assertEqual(push.attempts, 1)
             push.next_attempt_at = fields.Datetime.now()
             self.assertEqual(self.Push._cron_retry(), 1)
-        self.assertEqual(push.last_error, "HTTP 401")
+            post.assert_called_once()
+        self.assertEqual((push.state, push.attempts, push.last_error), ("pending", 2, "HTTP 401"))
         push.attempts = MAX_ATTEMPTS - 1
         with mock.patch(POST, side_effect=requests.Timeout()):
             push._send()
@@ -85,11 +92,18 @@ class TestPush(ChatCase):
         self.assertEqual(backoff(3).total_seconds(), 480)
         self.assertEqual(backoff(40).total_seconds(), 3600)
 
+    def new_pushes(self, event_type):
+        return self.Push.search([("id", ">=", self.first_push_id), ("event_types", "=", event_type)])
+
     def test_agent_and_user_changes_are_pushed(self):
+        self.assertFalse(self.new_pushes("agent"))
         self.agent_rec.max_concurrent_chats = 3
-        self.assertTrue(self.Push.search([("event_types", "=", "agent")]))
+        (push,) = self.new_pushes("agent")
+        self.assertEqual(json.loads(push.events_json)[0]["data"]["max_concurrent_chats"], 3)
+        self.assertFalse(self.new_pushes("user"))
         self.plain.write({"groups_id": [(4, self.env.ref("seitech_chat.group_chat_agent").id)]})
-        self.assertTrue(self.Push.search([("event_types", "=", "user")]))
+        (push,) = self.new_pushes("user")
+        self.assertEqual(json.loads(push.events_json)[0]["data"], {"user_id": str(self.plain.id)})
 
     def conversation_pushes(self):
         return [json.loads(p.events_json)[0]["data"]

@@ -139,6 +139,12 @@ export async function startDouble({ seedFile = ODOO_SEED_FILE, pushSecret = rand
     /** A manager gives a support chat to `agent_id` in the back office; the double pushes it as the addon does. */
     reassign: (body) => control('reassign', body),
     push: (body) => control('push', body),
+    /** An agent takes a queued support chat in the back office (action_seitech_take). */
+    take: (body) => control('take', body),
+    /** The assigned agent or a manager ends a chat in the back office (action_seitech_end). */
+    end: (body) => control('end', body),
+    /** A manager's Retry on refused items: a signed `retry` push naming their uuids. */
+    retryDeadLetters: (body) => control('retry_dead_letters', body),
     /** POST /web/session/authenticate; resolves with the session id of the Set-Cookie. */
     async authenticate(login, password) {
       const res = await fetchT(`${url}/web/session/authenticate`, {
@@ -237,9 +243,13 @@ export async function untilOdoo(gw, pred, what, ms = 30000, everyMs = 100) {
   }
 }
 
-/** Wait (bounded) until the outbox is drained: status ok and backlog 0. */
+/**
+ * Wait (bounded) until the outbox is drained: backlog 0 and Odoo reachable
+ * (status "ok", or "degraded" while dead letters are parked).
+ */
 export function untilDrained(gw, ms = 30000) {
-  return untilOdoo(gw, (o) => o.backlog === 0 && o.status === 'ok', 'status "ok" and backlog 0', ms);
+  return untilOdoo(gw, (o) => o.backlog === 0 && (o.status === 'ok' || o.status === 'degraded'),
+    'status "ok"/"degraded" and backlog 0', ms);
 }
 
 /** Messages of one conversation in the double, in arrival order. */

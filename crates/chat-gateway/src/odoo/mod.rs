@@ -34,12 +34,17 @@ pub struct OdooBridge {
     known: DashMap<String, Instant>,
     /// Push event ids already handled (a push whose answer was lost comes again).
     pub seen_events: DashMap<String, Instant>,
+    /// Wakes the outbox drain (set when it starts): dead letters re-queued
+    /// by a `retry` push are sent at once.
+    pub(crate) wake: std::sync::OnceLock<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 #[derive(Default, Clone)]
 struct Health {
     status: &'static str,
     last_error: Option<String>,
+    /// `(code, reason)` of the last item Odoo refused (parked) since start.
+    last_refusal: Option<(String, String)>,
 }
 
 impl OdooBridge {
@@ -69,10 +74,12 @@ impl OdooBridge {
             health: Mutex::new(Health {
                 status: "starting",
                 last_error: None,
+                last_refusal: None,
             }),
             sessions: DashMap::new(),
             known: DashMap::new(),
             seen_events: DashMap::new(),
+            wake: std::sync::OnceLock::new(),
         }))
     }
 
@@ -91,11 +98,40 @@ impl OdooBridge {
         h.last_error = Some(e.to_string());
     }
 
-    /// The bridge's part of `/health`.
+    /// Remembers the last item Odoo refused for good, for `/health`.
+    pub(crate) fn record_refusal(&self, code: &str, reason: &str) {
+        self.health.lock().last_refusal = Some((code.to_owned(), reason.to_owned()));
+    }
+
+    /// The bridge's part of `/health`. While dead letters exist the backend
+    /// is `degraded` (reachable, but changes are missing from Odoo) and
+    /// `lastRefusal` says why, so an operator can fix the cause and retry
+    /// from Odoo's back office (docs/odoo-gateway-api.md section 4.3).
     pub async fn health(&self, app: &App) -> Value {
         let h = self.health.lock().clone();
         let (backlog, dead) = app.store.outbox_counts().await.unwrap_or((0, 0));
-        json!({ "status": h.status, "backlog": backlog, "deadLetters": dead, "lastError": h.last_error })
+        let mut status = h.status;
+        let mut last_refusal = Value::Null;
+        if dead > 0 {
+            if status == "ok" {
+                status = "degraded";
+            }
+            // After a restart the refusal is only in the store.
+            let refusal = match h.last_refusal {
+                Some(r) => Some(r),
+                None => app.store.outbox_last_dead().await.ok().flatten(),
+            };
+            if let Some((code, reason)) = refusal {
+                last_refusal = json!({ "code": code, "reason": reason });
+            }
+        }
+        json!({
+            "status": status,
+            "backlog": backlog,
+            "deadLetters": dead,
+            "lastError": h.last_error,
+            "lastRefusal": last_refusal,
+        })
     }
 
     /// Who owns an Odoo session id (a client that connects with one instead of a JWT).
@@ -244,6 +280,9 @@ fn learn_courses(app: &App, user: &odoo_rpc::gateway_api::OdooUser) {
 
 /// Starts the bridge's background work: the outbox drain and the agents refresh.
 pub fn spawn(app: &App, signal: std::sync::Arc<tokio::sync::Notify>) {
+    if let Some(odoo) = &app.odoo {
+        let _ = odoo.wake.set(signal.clone());
+    }
     let drain = app.clone();
     tokio::spawn(async move { outbox::drain(drain, signal).await });
     let refresh = app.clone();

@@ -12,7 +12,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub const BACKLOG: &str = "chat_odoo_outbox_backlog";
-pub const DEAD_LETTERS: &str = "chat_odoo_dead_letters";
+/// Gauge: dead letters currently stored.
+pub const DEAD_LETTERS: &str = "chat_odoo_outbox_dead_letters";
+/// Counter: items parked, labelled by Odoo's refusal `code`.
+pub const DEAD_LETTERS_TOTAL: &str = "chat_odoo_dead_letters_total";
 pub const RPC_TOTAL: &str = "chat_odoo_rpc_total";
 /// How often the drain refreshes the backlog and dead-letter gauges.
 const COUNTS_EVERY: Duration = Duration::from_secs(1);
@@ -70,9 +73,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
                             reason,
                             "Odoo refused an outbox item; parked"
                         );
-                        if let Err(e) = app.store.outbox_park(item.seq, code, reason).await {
-                            tracing::error!(error = %e, "cannot park an outbox item");
-                        }
+                        park(&app, odoo, item.seq, code, reason).await;
                     }
                 }
                 if let Err(e) = app.store.outbox_done(&done).await {
@@ -86,10 +87,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
             }
             Err(e) if e.is_validation() => {
                 metrics::counter!(RPC_TOTAL, "result" => "refused").increment(1);
-                let _ = app
-                    .store
-                    .outbox_park(items[0].seq, "invalid", &e.to_string())
-                    .await;
+                park(&app, odoo, items[0].seq, "invalid", &e.to_string()).await;
                 batch = odoo.batch_size;
             }
             Err(e) => {
@@ -101,6 +99,18 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+}
+
+/// Parks one refused item and makes it seen: counted by code in `/metrics`,
+/// and the last refusal shown in `/health` until no dead letter is left.
+async fn park(app: &App, odoo: &super::OdooBridge, seq: i64, code: &str, reason: &str) {
+    match app.store.outbox_park(seq, code, reason).await {
+        Ok(()) => {
+            metrics::counter!(DEAD_LETTERS_TOTAL, "code" => code.to_owned()).increment(1);
+            odoo.record_refusal(code, reason);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot park an outbox item"),
     }
 }
 

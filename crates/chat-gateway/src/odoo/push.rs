@@ -105,6 +105,7 @@ pub async fn receive(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
             "message" => message(&app, &event.data).await,
             "conversation" => conversation(&app, &event.data).await,
             "agent" => agent(&app, &event.data).await,
+            "retry" => retry(&app, &event.data).await,
             "user" => {
                 if let Some(id) = event.data.get("user_id").and_then(Value::as_str) {
                     odoo.forget_user(id);
@@ -283,6 +284,36 @@ async fn conversation(app: &App, data: &Value) -> Result<(), String> {
     let previous = support.agent_id.clone().or(moved.from);
     support::reassign(app, room_id, &agent, previous.as_deref()).await;
     support::apply(app, moved.changes).await;
+    Ok(())
+}
+
+/// A manager asked, from Odoo's back office, to send refused items again
+/// (after fixing their cause): the dead letters with these uuids go back
+/// into the outbox, at their original place.
+async fn retry(app: &App, data: &Value) -> Result<(), String> {
+    let uuids: Vec<String> = data
+        .get("uuids")
+        .and_then(Value::as_array)
+        .ok_or("uuids must be a list")?
+        .iter()
+        .map(|u| u.as_str().map(str::to_owned).ok_or("uuids must be strings"))
+        .collect::<Result<_, _>>()?;
+    if uuids.len() > 500 {
+        return Err("at most 500 uuids per retry".into());
+    }
+    let moved = app
+        .store
+        .outbox_requeue(&uuids)
+        .await
+        .map_err(|e| format!("cannot re-queue: {e}"))?;
+    tracing::info!(
+        asked = uuids.len(),
+        moved,
+        "Odoo asked to retry dead letters"
+    );
+    if let Some(wake) = app.odoo.as_ref().and_then(|o| o.wake.get()) {
+        wake.notify_one();
+    }
     Ok(())
 }
 

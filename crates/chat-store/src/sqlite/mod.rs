@@ -939,6 +939,50 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn outbox_last_dead(&self) -> StoreResult<Option<(String, String)>> {
+        self.read(|c| {
+            let row = c
+                .query_row(
+                    "SELECT code, reason FROM dead_letters ORDER BY parked_at DESC, seq DESC LIMIT 1",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                            r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        ))
+                    },
+                )
+                .optional()?;
+            Ok(row)
+        })
+        .await
+    }
+
+    async fn outbox_requeue(&self, uuids: &[String]) -> StoreResult<u64> {
+        let uuids = uuids.to_vec();
+        self.write(move |c| {
+            let mut moved = 0u64;
+            // The original seq puts the item back where it was in the order:
+            // a refused conversation goes before its refused messages again.
+            let mut back = c.prepare_cached(
+                "INSERT OR IGNORE INTO outbox (seq, conversation_id, item, created_at) \
+                 SELECT seq, json_extract(item, '$.conversation_id'), item, ?2 FROM dead_letters \
+                 WHERE json_extract(item, '$.uuid') = ?1",
+            )?;
+            let mut gone = c.prepare_cached(
+                "DELETE FROM dead_letters WHERE json_extract(item, '$.uuid') = ?1 \
+                 AND seq IN (SELECT seq FROM outbox)",
+            )?;
+            let now = chat_core::clock::now_millis();
+            for uuid in &uuids {
+                back.execute(params![uuid, now])?;
+                moved += gone.execute([uuid])? as u64;
+            }
+            Ok(moved)
+        })
+        .await
+    }
+
     async fn record_transcript(
         &self,
         conversation_id: &str,

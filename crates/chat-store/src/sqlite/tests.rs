@@ -634,3 +634,46 @@ fn new_messages_enter_no_changed_at_index_and_sync_still_uses_indexes() {
         "{plan:?}"
     );
 }
+
+#[tokio::test]
+async fn dead_letters_report_the_last_refusal_and_requeue_in_their_old_place() {
+    let (_d, s) = store();
+    s.enable_outbox();
+    assert_eq!(s.outbox_last_dead().await.unwrap(), None);
+    let room = group(&s, &["a", "b"]).await;
+    let m = s
+        .append_message(msg(&room, "a", "hi", Some("c1")))
+        .await
+        .unwrap()
+        .message()
+        .clone();
+    s.append_message(msg(&room, "b", "later", Some("c2")))
+        .await
+        .unwrap();
+    let items = s.outbox_peek(10).await.unwrap();
+    let conv_uuid = items[0].item["uuid"].as_str().unwrap().to_owned();
+    s.outbox_park(items[0].seq, "invalid", "two people only")
+        .await
+        .unwrap();
+    s.outbox_park(items[1].seq, "unknown_conversation", "no conversation")
+        .await
+        .unwrap();
+    assert_eq!(s.outbox_counts().await.unwrap(), (1, 2));
+    assert_eq!(
+        s.outbox_last_dead().await.unwrap(),
+        Some(("unknown_conversation".into(), "no conversation".into()))
+    );
+    let moved = s
+        .outbox_requeue(&[conv_uuid, m.id.clone(), "not-parked".into()])
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    assert_eq!(s.outbox_counts().await.unwrap(), (3, 0));
+    assert_eq!(s.outbox_last_dead().await.unwrap(), None);
+    let again = s.outbox_peek(10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        items.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        "back in their original order, before the later item"
+    );
+}
