@@ -26,8 +26,6 @@ const RULES_DIR = path.join(REPO_ROOT, 'deploy', 'prometheus', 'rules');
 // but this branch's gateway does not emit yet. The lead empties this list
 // after merging those branches (then their absence fails this test).
 const PENDING = new Map([
-  ['chat_odoo_dead_letters_total', 'outbox dead-letter branch'],
-  ['chat_odoo_outbox_dead_letters', 'outbox dead-letter branch (the gauge is chat_odoo_dead_letters before it)'],
   // A selector rather than a name: chat_backend_up exists (backend="sqlite"),
   // these backends are emitted once the cluster/PostgreSQL store lands.
   ['chat_backend_up{backend=~"redis|postgres"}', 'Redis cluster and PostgreSQL store'],

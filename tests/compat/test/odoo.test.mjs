@@ -269,7 +269,8 @@ describe('odoo bridge: a support conversation end to end lands in Odoo', () => {
     const m = await gw.metrics();
     assert.equal(metricSum(m.text, 'chat_odoo_outbox_backlog'), 0);
     assert.equal(metricSum(m.text, 'chat_odoo_outbox_dead_letters'), 0);
-    assert.equal(metricSum(m.text, 'chat_odoo_dead_letters_total'), null, 'nothing was ever parked');
+    assert.equal(metricSum(m.text, 'chat_odoo_dead_letters_total'), 0, 'nothing was ever parked (every code is exported at 0)');
+    assert.match(m.text, /^chat_odoo_dead_letters_total\{code="conflict"\} 0$/m);
     assert.ok(metricSum(m.text, 'chat_odoo_rpc_total') > 0, 'chat_odoo_rpc_total counts the calls');
     assert.match(m.text, /^chat_odoo_rpc_total\{[^}]*result="[^"]+"[^}]*\} \d+/m, 'chat_odoo_rpc_total has a result label');
   });

@@ -17,6 +17,24 @@ pub const DEAD_LETTERS: &str = "chat_odoo_outbox_dead_letters";
 /// Counter: items parked, labelled by Odoo's refusal `code`.
 pub const DEAD_LETTERS_TOTAL: &str = "chat_odoo_dead_letters_total";
 pub const RPC_TOTAL: &str = "chat_odoo_rpc_total";
+/// The refusal codes of the addon's `ingest` (lib/constants.py); any other
+/// code is counted as `other`, so the label's values stay a known, small set.
+const REFUSAL_CODES: [&str; 5] = [
+    "invalid",
+    "unknown_conversation",
+    "unknown_message",
+    "unknown_user",
+    "conflict",
+];
+
+/// The label a refusal code is counted under.
+fn refusal_label(code: &str) -> &'static str {
+    REFUSAL_CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("other")
+}
 /// How often the drain refreshes the backlog and dead-letter gauges.
 const COUNTS_EVERY: Duration = Duration::from_secs(1);
 
@@ -25,6 +43,11 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
         return;
     };
     crate::metrics::outbox_started();
+    // Every series from the start, so an alert on their increase sees 0
+    // rather than nothing until the first refusal.
+    for code in REFUSAL_CODES.iter().copied().chain(["other"]) {
+        metrics::counter!(DEAD_LETTERS_TOTAL, "code" => code).absolute(0);
+    }
     let mut failures: u32 = 0;
     let mut batch = odoo.batch_size;
     let mut published: Option<tokio::time::Instant> = None;
@@ -107,7 +130,7 @@ pub async fn drain(app: App, signal: Arc<Notify>) {
 async fn park(app: &App, odoo: &super::OdooBridge, seq: i64, code: &str, reason: &str) {
     match app.store.outbox_park(seq, code, reason).await {
         Ok(()) => {
-            metrics::counter!(DEAD_LETTERS_TOTAL, "code" => code.to_owned()).increment(1);
+            metrics::counter!(DEAD_LETTERS_TOTAL, "code" => refusal_label(code)).increment(1);
             odoo.record_refusal(code, reason);
         }
         Err(e) => tracing::error!(error = %e, "cannot park an outbox item"),
@@ -118,5 +141,18 @@ async fn publish_counts(app: &App) {
     if let Ok((backlog, dead)) = app.store.outbox_counts().await {
         metrics::gauge!(BACKLOG).set(backlog as f64);
         metrics::gauge!(DEAD_LETTERS).set(dead as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_label;
+
+    #[test]
+    fn refusal_codes_outside_the_addons_set_count_as_other() {
+        assert_eq!(refusal_label("conflict"), "conflict");
+        assert_eq!(refusal_label("unknown_user"), "unknown_user");
+        assert_eq!(refusal_label("something_new"), "other");
+        assert_eq!(refusal_label(""), "other");
     }
 }
