@@ -122,17 +122,20 @@ pub async fn on_connect(app: App, s: SocketRef) {
     };
     metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "accepted").increment(1);
 
-    // A guest is recorded when it fills in the pre-chat form, not when it
-    // connects: every anonymous connection is a new guest, and one that never
-    // does anything must leave nothing behind (2,000 connects left 2,000
-    // permanent user rows).
-    if !me.is_guest {
-        if let Some(changed) = app.people.learn(&me) {
-            if let Err(e) = app.store.upsert_user(changed).await {
-                tracing::error!(error = %e, "could not record user");
-            }
-            super::conversations::ensure_channel_membership(&app, &me).await;
+    // A guest is known in memory while it is connected (an admin may write
+    // to it) and stored only once it takes part in a conversation (see
+    // `settle_guest`; the pre-chat form stores it at once): every anonymous
+    // connection is a new guest, and one that never does anything must leave
+    // nothing behind (2,000 connects left 2,000 permanent user rows).
+    if me.is_guest {
+        if app.people.get(&me.user_id).is_none() {
+            app.people.learn(&me);
         }
+    } else if let Some(changed) = app.people.learn(&me) {
+        if let Err(e) = app.store.upsert_user(changed).await {
+            tracing::error!(error = %e, "could not record user");
+        }
+        super::conversations::ensure_channel_membership(&app, &me).await;
     }
     if let (Some(_), false) = (&app.odoo, me.is_guest) {
         // Courses and role from Odoo, in the background: a slow Odoo must not
@@ -236,6 +239,30 @@ async fn on_disconnect(app: App, s: SocketRef) {
     }
     if !me.is_guest {
         settle_presence(&app, &me.user_id).await;
+    } else if last {
+        settle_guest(&app, &me.user_id).await;
     }
     super::support::on_agent_disconnect(&app, &me);
+}
+
+/// A guest's last socket closed: a guest in no conversation is forgotten
+/// (it did nothing); one in a conversation is stored, so that its name
+/// outlives a restart.
+async fn settle_guest(app: &App, user_id: &str) {
+    match app.store.conversation_ids_of(user_id).await {
+        // (Unless it came back meanwhile, with its guest token.)
+        Ok(rooms) if rooms.is_empty() => {
+            if !app.presence.is_online(user_id) {
+                app.people.forget(user_id);
+            }
+        }
+        Ok(_) => {
+            if let Some(record) = app.people.get(user_id) {
+                if let Err(e) = app.store.upsert_user(record).await {
+                    tracing::error!(error = %e, "could not record a guest");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not look up a guest's rooms"),
+    }
 }
