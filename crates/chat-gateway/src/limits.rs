@@ -78,9 +78,31 @@ impl AbuseLimits {
         }
     }
 
-    /// The address limits apply to, or `None` when they do not (loopback).
+    /// The key limits count under, or `None` when they do not apply
+    /// (loopback). An IPv6 client is its /64: one host usually has a whole
+    /// /64 to pick addresses from.
     fn limited(&self, ip: IpAddr) -> Option<IpAddr> {
-        (!(self.exempt_loopback && ip.is_loopback())).then_some(ip)
+        if self.exempt_loopback && ip.is_loopback() {
+            return None;
+        }
+        Some(match ip {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+            v4 => v4,
+        })
+    }
+
+    /// Drops the state of addresses that are back to a full budget, so that
+    /// many addresses seen once do not grow memory for ever.
+    pub fn sweep(&self) {
+        self.guest_support_chats.retain_recent();
+        self.guest_messages.retain_recent();
+        self.transcripts_by_user.retain_recent();
+        self.transcripts_by_ip.retain_recent();
+        self.guest_upload_kib.retain_recent();
+        self.guest_queued.retain(|_, rooms| !rooms.is_empty());
     }
 
     pub fn address_of(&self, sid: Sid) -> Option<IpAddr> {
@@ -105,6 +127,7 @@ impl AbuseLimits {
 
     /// The socket is gone: undoes [`connect`](Self::connect).
     pub fn disconnect(&self, sid: Sid, guest: bool) {
+        // (The count is keyed like `connect` keyed it: `limited` is pure.)
         let Some((_, ip)) = self.addresses.remove(&sid) else {
             return;
         };
@@ -183,5 +206,69 @@ impl AbuseLimits {
             return false;
         }
         matches!(self.guest_upload_kib.check_key_n(&ip, n), Ok(Ok(())))
+    }
+}
+
+/// Runs [`AbuseLimits::sweep`] every minute.
+pub fn spawn_sweeper(app: &crate::state::App) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            app.abuse.sweep();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn limits(args: &[&str]) -> AbuseLimits {
+        let mut all = vec!["seitech-chat"];
+        all.extend_from_slice(args);
+        AbuseLimits::new(&Config::try_parse_from(all).unwrap())
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let l = limits(&["--guest-connections-per-ip", "2"]);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let sids: Vec<Sid> = (0..4).map(|_| Sid::new()).collect();
+        assert!(l.connect(sids[0], a, true));
+        assert!(l.connect(sids[1], b, true));
+        assert!(!l.connect(sids[2], a, true), "same /64: over the limit");
+        assert!(l.connect(sids[3], other, true), "another /64");
+        l.disconnect(sids[0], true);
+        assert!(l.connect(sids[2], b, true), "a place was freed");
+    }
+
+    #[test]
+    fn loopback_is_exempt_unless_asked_and_signed_in_users_are_not_counted() {
+        let l = limits(&["--guest-connections-per-ip", "1"]);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(l.connect(Sid::new(), lo, true) && l.connect(Sid::new(), lo, true));
+        let strict = limits(&["--guest-connections-per-ip", "1", "--rate-limit-loopback"]);
+        assert!(strict.connect(Sid::new(), lo, true));
+        assert!(!strict.connect(Sid::new(), lo, true));
+        assert!(strict.connect(Sid::new(), lo, false), "a signed-in user");
+    }
+
+    #[test]
+    fn guest_upload_bytes_come_out_of_the_address_budget() {
+        let l = limits(&["--guest-upload-quota-bytes-per-ip", "10240"]);
+        let ip: IpAddr = "203.0.113.1".parse().unwrap();
+        assert!(l.guest_upload(ip, 6000));
+        assert!(!l.guest_upload(ip, 6000), "11.7 KiB > 10 KiB");
+        assert!(l.guest_upload(ip, 4000));
+        assert!(
+            !l.guest_upload("203.0.113.2".parse().unwrap(), 20_000),
+            "larger than the whole budget"
+        );
     }
 }

@@ -146,6 +146,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     crate::support::restore(&app).await?;
     crate::attachments::spawn_sweeper(&app);
+    crate::limits::spawn_sweeper(&app);
 
     // Handlers get the app by capture: it holds the io handle, so it cannot be
     // given to the builder as socketioxide state.
