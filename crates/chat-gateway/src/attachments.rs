@@ -194,10 +194,12 @@ fn malformed() -> Response {
 }
 
 fn over_quota(message: &str) -> Response {
+    crate::limits::refused("upload_quota");
     refused(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
 }
 
 fn disk_reserve() -> Response {
+    crate::limits::refused("disk_reserve");
     refused(
         StatusCode::INSUFFICIENT_STORAGE,
         "unavailable",
@@ -378,6 +380,7 @@ async fn upload(
             (StatusCode::CREATED, Json(view(&app, &record))).into_response()
         }
         Err(e @ MediaError::ImageTooLarge { .. }) => {
+            crate::limits::refused("image_pixels");
             refused(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &e.to_string())
         }
         Err(MediaError::Unsupported(why)) => refused(

@@ -18,6 +18,11 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+/// Counts a refusal by `limit` in `chat_abuse_refused_total`.
+pub fn refused(limit: &'static str) {
+    metrics::counter!(crate::metrics::ABUSE_REFUSED_TOTAL, "limit" => limit).increment(1);
+}
+
 fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
 }
@@ -116,6 +121,7 @@ impl AbuseLimits {
             if let Some(ip) = self.limited(ip) {
                 let mut n = self.guest_connections.entry(ip).or_insert(0);
                 if *n >= self.max_guest_connections {
+                    refused("guest_connections");
                     return false;
                 }
                 *n += 1;
@@ -142,7 +148,13 @@ impl AbuseLimits {
     /// May a guest on socket `sid` send a message now?
     pub fn guest_message(&self, sid: Sid) -> bool {
         match self.address_of(sid).and_then(|ip| self.limited(ip)) {
-            Some(ip) => self.guest_messages.check_key(&ip).is_ok(),
+            Some(ip) => {
+                let ok = self.guest_messages.check_key(&ip).is_ok();
+                if !ok {
+                    refused("guest_messages");
+                }
+                ok
+            }
             None => true,
         }
     }
@@ -162,10 +174,12 @@ impl AbuseLimits {
         if let Some(mut rooms) = self.guest_queued.get_mut(&ip) {
             rooms.retain(|r| still_queued(r));
             if rooms.len() >= self.max_guest_queued {
+                refused("guest_queue");
                 return Err("too many chats from your network are waiting; try again later");
             }
         }
         if self.guest_support_chats.check_key(&ip).is_err() {
+            refused("guest_support_chats");
             return Err("too many support chats from your network; try again later");
         }
         Ok(())
@@ -186,10 +200,15 @@ impl AbuseLimits {
     pub fn transcript(&self, sid: Sid, user: &str) -> bool {
         if let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) {
             if self.transcripts_by_ip.check_key(&ip).is_err() {
+                refused("transcripts");
                 return false;
             }
         }
-        self.transcripts_by_user.check_key(&user.to_owned()).is_ok()
+        let ok = self.transcripts_by_user.check_key(&user.to_owned()).is_ok();
+        if !ok {
+            refused("transcripts");
+        }
+        ok
     }
 
     /// Takes `bytes` of a guest upload from `ip`'s budget; `false` when the
@@ -202,10 +221,12 @@ impl AbuseLimits {
         let Some(n) = NonZeroU32::new(kib) else {
             return true;
         };
-        if kib > self.guest_upload_kib_burst {
-            return false;
+        let ok = kib <= self.guest_upload_kib_burst
+            && matches!(self.guest_upload_kib.check_key_n(&ip, n), Ok(Ok(())));
+        if !ok {
+            refused("guest_upload_bytes");
         }
-        matches!(self.guest_upload_kib.check_key_n(&ip, n), Ok(Ok(())))
+        ok
     }
 }
 

@@ -11,6 +11,8 @@ pub const SUPPORT_QUEUE_LENGTH: &str = "chat_support_queue_length";
 pub const AGENT_ACTIVE_CHATS: &str = "chat_agent_active_chats";
 pub const EVENTS_REJECTED_TOTAL: &str = "chat_events_rejected_total";
 pub const ONLINE_USERS: &str = "chat_online_users";
+/// Requests refused by an abuse limit (issue 11), by `limit`.
+pub const ABUSE_REFUSED_TOTAL: &str = "chat_abuse_refused_total";
 
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()

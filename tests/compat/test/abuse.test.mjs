@@ -76,6 +76,7 @@ describe('uploads: decode bounds, quotas, disk reserve (items 5, 6)', () => {
     const within = await upload(gw, alice, png(1000, 1000), 'ok.png', { type: 'image/png' });
     assert.equal(within.status, 201, JSON.stringify(within.body));
     assert.ok(gw.alive());
+    assert.match((await gw.metrics()).text, /chat_abuse_refused_total\{limit="image_pixels"\} 2/);
   });
 
   it('a guest has a small upload quota (count and bytes); a signed-in user a larger one', async () => {
@@ -168,6 +169,7 @@ describe('guests per client address (item 8)', () => {
     const guests = [await connect(gw, null), await connect(gw, null), await connect(gw, null)];
     const err = await connectFails(gw, {});
     assert.match(err.message, /Too many connections/);
+    assert.match((await gw.metrics()).text, /chat_abuse_refused_total\{limit="guest_connections"\} 1/);
     const ada = await connect(gw, '1');
     guests.pop().disconnect();
     await untilConnections(gw, 3);
