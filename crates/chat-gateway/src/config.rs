@@ -102,7 +102,7 @@ pub struct Config {
     /// At most one offline notification per conversation per user in this window.
     #[arg(long, env = "NOTIFY_INTERVAL_SECS", default_value_t = 300)]
     pub notify_interval_secs: u64,
-    /// Accept plain-http push endpoints (local testing only).
+    /// Accept plain-http and loopback push endpoints (local testing only).
     #[arg(long, env = "PUSH_ALLOW_HTTP")]
     pub push_allow_http: bool,
 

@@ -281,6 +281,31 @@ mod tests {
     }
 
     #[test]
+    fn transcripts_are_limited_per_visitor_and_per_address() {
+        let l = limits(&["--transcripts-per-hour", "2"]);
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for s in [a, b, c] {
+            assert!(l.connect(s, ip, true));
+        }
+        assert!(l.transcript(a, "guest_a"));
+        assert!(l.transcript(b, "guest_b"));
+        assert!(
+            !l.transcript(c, "guest_c"),
+            "the address's budget is used up"
+        );
+        let d = Sid::new();
+        // loopback: no address budget, the visitor's own still holds
+        assert!(l.connect(d, "127.0.0.1".parse().unwrap(), true));
+        assert!(l.transcript(d, "guest_d"));
+        assert!(l.transcript(d, "guest_d"));
+        assert!(
+            !l.transcript(d, "guest_d"),
+            "the visitor's budget is used up"
+        );
+    }
+
+    #[test]
     fn guest_upload_bytes_come_out_of_the_address_budget() {
         let l = limits(&["--guest-upload-quota-bytes-per-ip", "10240"]);
         let ip: IpAddr = "203.0.113.1".parse().unwrap();
