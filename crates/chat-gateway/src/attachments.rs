@@ -33,7 +33,17 @@ pub fn routes(app: &App) -> Router<App> {
     Router::new()
         .route(
             "/api/chat/attachments",
-            post(upload).layer(DefaultBodyLimit::max(body_limit)),
+            // A body that trickles in (a byte now and then, never idle long
+            // enough for the listener's idle timeout) is cut off here: the
+            // handler is dropped and its temp file with it.
+            post(upload)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(body_limit))
+                .layer::<_, std::convert::Infallible>(
+                    tower_http::timeout::TimeoutLayer::with_status_code(
+                        StatusCode::REQUEST_TIMEOUT,
+                        Duration::from_secs(app.config.upload_timeout_secs.max(1)),
+                    ),
+                ),
         )
         .route("/api/chat/attachments/{id}", get(download))
         .route("/api/chat/attachments/{id}/thumbnail", get(thumbnail))

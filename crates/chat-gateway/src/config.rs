@@ -206,6 +206,9 @@ pub struct Config {
     /// Messages guests from one client address may send per minute, all together.
     #[arg(long, env = "GUEST_MESSAGES_PER_IP_PER_MINUTE", default_value_t = 60)]
     pub guest_messages_per_ip_per_minute: u32,
+    /// Longest an upload may take, body included (a trickled body is cut off: 408).
+    #[arg(long, env = "UPLOAD_TIMEOUT_SECS", default_value_t = 600)]
+    pub upload_timeout_secs: u64,
     /// Transcript emails per visitor, and per client address, per hour.
     #[arg(long, env = "TRANSCRIPTS_PER_HOUR", default_value_t = 5)]
     pub transcripts_per_hour: u32,

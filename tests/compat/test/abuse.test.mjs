@@ -287,7 +287,9 @@ describe('client address behind proxies (item 10)', () => {
 
 describe('slowloris (item 11)', () => {
   let gw;
-  before(async () => { gw = await startGateway({ args: ['--http-header-timeout-secs', '1', '--http-idle-timeout-secs', '2'] }); });
+  before(async () => {
+    gw = await startGateway({ args: ['--http-header-timeout-secs', '1', '--http-idle-timeout-secs', '2', '--upload-timeout-secs', '3'] });
+  });
   after(async () => { await gw?.stop(); });
 
   /** Resolves with how the server ended the connection: 'closed' or the data it sent. */
@@ -327,6 +329,19 @@ describe('slowloris (item 11)', () => {
       'Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 100000\r\n\r\n--XX\r\n');
     const end = await endOf(sock, 10000);
     assert.notEqual(end, 'still open');
+  });
+
+  it('an upload whose body trickles in (never idle long enough) is cut off with 408', async () => {
+    const sock = net.connect(gw.port, '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write(`POST /api/chat/attachments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gw.token('1')}\r\n` +
+      'Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 100000\r\n\r\n' +
+      '--XX\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n');
+    // a byte every 500 ms: under the 2 s idle timeout, for ever
+    const trickle = setInterval(() => { if (!sock.destroyed) sock.write('x'); }, 500);
+    const end = await endOf(sock, 10000);
+    clearInterval(trickle);
+    assert.match(end, /408/, end);
   });
 });
 
