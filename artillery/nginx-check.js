@@ -99,6 +99,24 @@ async function main() {
     check('socket.io through nginx', false, e.message);
   }
   sockets.forEach((s) => s.disconnect());
+
+  // The client address (issue 11): the gateway allows one guest connection
+  // per address (--guest-connections-per-ip 1) and trusts nginx's
+  // X-Forwarded-For. Guests from 127.0.0.2 and 127.0.0.3 are two addresses;
+  // without the forwarded address both would be nginx's 127.0.0.1. A client
+  // writing its own X-Forwarded-For does not become someone else.
+  const guest = (localAddress, extraHeaders = {}) => new Promise((resolve) => {
+    const s = io(URL, { auth: {}, transports: ['websocket'], localAddress, extraHeaders, reconnection: false, timeout: T });
+    s.once('session', () => resolve({ s, ok: true }));
+    s.once('connect_error', (e) => { s.close(); resolve({ s, ok: false, why: e.message }); });
+  });
+  const g2 = await guest('127.0.0.2');
+  check('a guest from 127.0.0.2 connects through nginx', g2.ok, g2.why);
+  const g3 = await guest('127.0.0.3', { 'X-Forwarded-For': '127.0.0.2' });
+  check('a guest from 127.0.0.3 (claiming 127.0.0.2) counts as 127.0.0.3', g3.ok, g3.why);
+  const again = await guest('127.0.0.2');
+  check('a second guest from 127.0.0.2 is over its address\'s limit', !again.ok && /Too many/.test(again.why || ''), again.why);
+  [g2, g3, again].forEach((g) => g.s.close());
   const passed = results.filter(Boolean).length;
   console.log(`${passed} passed, ${results.length - passed} failed`);
   process.exit(passed === results.length ? 0 : 1);

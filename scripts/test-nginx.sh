@@ -2,7 +2,9 @@
 # The gateway behind a real nginx running deploy/nginx/seitech-chat.conf (its
 # listen and upstream rewritten to ephemeral loopback ports): /health,
 # /metrics restriction, websocket and polling transports through it
-# (artillery/nginx-check.js, socket.io-client 4.8).
+# (artillery/nginx-check.js, socket.io-client 4.8), and the client address
+# nginx forwards (X-Real-IP / X-Forwarded-For) being the one the gateway's
+# per-address guest limit counts (the gateway trusts 127.0.0.1 as its proxy).
 #
 # Last line: "N passed, M failed"; non-zero exit on failure.
 # Env: GATEWAY_BIN (default target/debug/seitech-chat).
@@ -51,7 +53,9 @@ cat >"$TMP/directory.json" <<'EOF'
 EOF
 
 "$GATEWAY_BIN" --host 127.0.0.1 --port 0 --data-dir "$TMP/data" --jwt-secret "$JWT_SECRET" \
-  --directory-file "$TMP/directory.json" >"$TMP/gw.out" 2>"$TMP/gw.err" &
+  --directory-file "$TMP/directory.json" \
+  --trusted-proxies 127.0.0.1/32 --rate-limit-loopback --connection-rate-per-minute 100000 \
+  --guest-connections-per-ip 1 >"$TMP/gw.out" 2>"$TMP/gw.err" &
 GW_PID=$!
 GW_URL=""
 for _ in $(seq 1 300); do

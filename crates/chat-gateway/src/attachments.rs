@@ -8,7 +8,7 @@ use crate::metrics as m;
 use crate::state::App;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ use chat_core::{ChatError, Identity, Role};
 use chat_media::{name, Kind, MediaError, Record, Spool};
 use serde::Deserialize;
 use serde_json::json;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -32,7 +33,17 @@ pub fn routes(app: &App) -> Router<App> {
     Router::new()
         .route(
             "/api/chat/attachments",
-            post(upload).layer(DefaultBodyLimit::max(body_limit)),
+            // A body that trickles in (a byte now and then, never idle long
+            // enough for the listener's idle timeout) is cut off here: the
+            // handler is dropped and its temp file with it.
+            post(upload)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(body_limit))
+                .layer::<_, std::convert::Infallible>(
+                    tower_http::timeout::TimeoutLayer::with_status_code(
+                        StatusCode::REQUEST_TIMEOUT,
+                        Duration::from_secs(app.config.upload_timeout_secs.max(1)),
+                    ),
+                ),
         )
         .route("/api/chat/attachments/{id}", get(download))
         .route("/api/chat/attachments/{id}/thumbnail", get(thumbnail))
@@ -192,8 +203,48 @@ fn malformed() -> Response {
     )
 }
 
+fn over_quota(message: &str) -> Response {
+    crate::limits::refused("upload_quota");
+    refused(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+}
+
+fn disk_reserve() -> Response {
+    crate::limits::refused("disk_reserve");
+    refused(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "unavailable",
+        "the server is low on space; uploads are paused",
+    )
+}
+
+/// An uploader's quota for the window: (uploads, bytes). Guests get less.
+fn quota(app: &App, who: &Identity) -> (u64, u64) {
+    let c = &app.config;
+    if who.is_guest {
+        (c.guest_upload_quota_count, c.guest_upload_quota_bytes)
+    } else {
+        (c.upload_quota_count, c.upload_quota_bytes)
+    }
+}
+
+/// Would storing `incoming` more bytes leave less free space on the data
+/// volume than the reserve kept for messages? (An error reading the free
+/// space refuses too: it is no time to fill the disk.)
+async fn below_reserve(app: &App, incoming: u64) -> bool {
+    let media = app.media.clone();
+    let reserve = app.config.upload_disk_reserve_bytes;
+    match blocking(move || media.available_bytes()).await {
+        Ok(free) => free < reserve.saturating_add(incoming),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the data volume's free space");
+            true
+        }
+    }
+}
+
 async fn upload(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
@@ -210,7 +261,33 @@ async fn upload(
             "a Bearer token is required",
         );
     };
+    let client = crate::http::client_ip(peer.ip(), &headers, &app.config.trusted_proxies);
     let limit = app.config.max_upload_bytes;
+    // Quotas and the disk reserve, before reading the body: uploads (kept a
+    // day when never attached) must never starve message storage.
+    let (max_count, max_bytes) = quota(&app, &who);
+    let window_ms = (app.config.upload_quota_window_secs as i64).saturating_mul(1000);
+    let since = chat_media::now_millis() - window_ms;
+    let (media, uploader) = (app.media.clone(), who.user_id.clone());
+    let (used_count, used_bytes) = match blocking(move || media.usage_since(&uploader, since)).await
+    {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read upload usage");
+            return unavailable();
+        }
+    };
+    if used_count >= max_count || used_bytes >= max_bytes {
+        drain(&mut multipart, 1024 * 1024).await;
+        return over_quota(&format!(
+            "upload quota used up: {max_count} uploads or {max_bytes} bytes per {} s",
+            app.config.upload_quota_window_secs
+        ));
+    }
+    if below_reserve(&app, limit).await {
+        drain(&mut multipart, 1024 * 1024).await;
+        return disk_reserve();
+    }
     let mut spool = match Spool::new(&app.media.temp_dir(), limit) {
         Ok(s) => s,
         Err(e) => {
@@ -286,6 +363,22 @@ async fn upload(
             return unavailable();
         }
     };
+    if used_bytes.saturating_add(spooled.size) > max_bytes {
+        return over_quota(&format!(
+            "upload quota used up: {max_bytes} bytes per {} s",
+            app.config.upload_quota_window_secs
+        ));
+    }
+    if who.is_guest && !app.abuse.guest_upload(client, spooled.size) {
+        return over_quota("too many uploads from your network; try again later");
+    }
+    if below_reserve(&app, 0).await {
+        return disk_reserve();
+    }
+    // Decoding an image takes memory (up to 4 bytes a pixel): a few at a time.
+    let Ok(_decoding) = app.media.decode_slots().acquire_owned().await else {
+        return unavailable();
+    };
     let media = app.media.clone();
     let uploader = who.user_id.clone();
     let accepted =
@@ -295,6 +388,10 @@ async fn upload(
         Ok(record) => {
             metrics::counter!(m::ATTACHMENT_UPLOADS_TOTAL, "result" => "stored").increment(1);
             (StatusCode::CREATED, Json(view(&app, &record))).into_response()
+        }
+        Err(e @ MediaError::ImageTooLarge { .. }) => {
+            crate::limits::refused("image_pixels");
+            refused(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &e.to_string())
         }
         Err(MediaError::Unsupported(why)) => refused(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

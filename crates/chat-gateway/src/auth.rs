@@ -169,6 +169,44 @@ fn new_guest() -> Identity {
     }
 }
 
+/// Anonymous visitors must not pass for staff in front of agents or other
+/// visitors (protocol §6). Distinctive words are refused anywhere in a
+/// guest's name; short ones that occur inside ordinary names ("Stafford",
+/// "Sargent") only as a word of their own.
+const STAFF_ANYWHERE: &[&str] = &[
+    "support",
+    "seitech",
+    "administrator",
+    "moderator",
+    "helpdesk",
+];
+const STAFF_WORDS: &[&str] = &[
+    "admin", "agent", "staff", "team", "system", "official", "operator",
+];
+
+/// Does `name` read like staff? Compared lowercased, with common digit and
+/// symbol look-alikes mapped to letters, so "SUPP0RT" and "Sys7em" count too.
+pub(crate) fn staff_like_name(name: &str) -> bool {
+    let folded: String = name
+        .chars()
+        .map(|c| match c {
+            '0' => 'o',
+            '1' | '!' | '|' => 'i',
+            '3' => 'e',
+            '4' | '@' => 'a',
+            '5' | '$' => 's',
+            '7' => 't',
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    let letters: String = folded.chars().filter(|c| c.is_alphabetic()).collect();
+    STAFF_ANYWHERE.iter().any(|w| letters.contains(w))
+        || folded
+            .split(|c: char| !c.is_alphabetic())
+            .any(|word| STAFF_WORDS.contains(&word))
+}
+
 /// A random secret for demo mode when none is configured.
 pub fn random_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();
@@ -310,6 +348,32 @@ mod tests {
         ] {
             let err = a.identify(Some(t)).unwrap_err();
             assert_eq!(err.to_string(), "Authentication failed");
+        }
+    }
+
+    #[test]
+    fn guests_cannot_name_themselves_like_staff() {
+        for name in [
+            "Support",
+            "Seitech Support",
+            "ADMIN",
+            "S u p p 0 r t",
+            "the-agent",
+            "Sys7em",
+            "Team Seitech",
+        ] {
+            assert!(staff_like_name(name), "{name}");
+        }
+        for name in [
+            "Ada Lovelace",
+            "Jo",
+            "Ümit",
+            "Maria-José",
+            "李雷",
+            "Stafford",
+            "Sargent",
+        ] {
+            assert!(!staff_like_name(name), "{name}");
         }
     }
 

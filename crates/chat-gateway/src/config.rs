@@ -104,7 +104,7 @@ pub struct Config {
     /// At most one offline notification per conversation per user in this window.
     #[arg(long, env = "NOTIFY_INTERVAL_SECS", default_value_t = 300)]
     pub notify_interval_secs: u64,
-    /// Accept plain-http push endpoints (local testing only).
+    /// Accept plain-http and loopback push endpoints (local testing only).
     #[arg(long, env = "PUSH_ALLOW_HTTP")]
     pub push_allow_http: bool,
 
@@ -150,6 +150,103 @@ pub struct Config {
     #[arg(long, env = "SOCKET_BUFFER_PACKETS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
     pub socket_buffer_packets: u32,
+
+    // ---- abuse limits (issue 11) ----
+    /// Largest image decoded for a thumbnail, in pixels (width × height, read
+    /// from the header before decoding); 4 bytes a pixel decoded at most.
+    #[arg(long, env = "MAX_IMAGE_PIXELS", default_value_t = 25_000_000)]
+    pub max_image_pixels: u64,
+    /// Images decoded at once (each may take 4 × MAX_IMAGE_PIXELS bytes).
+    #[arg(long, env = "MAX_CONCURRENT_DECODES", default_value_t = 2)]
+    pub max_concurrent_decodes: usize,
+    /// Uploads a signed-in user may make per upload window.
+    #[arg(long, env = "UPLOAD_QUOTA_COUNT", default_value_t = 200)]
+    pub upload_quota_count: u64,
+    /// Bytes a signed-in user may upload per upload window.
+    #[arg(long, env = "UPLOAD_QUOTA_BYTES", default_value_t = 500 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+    /// Uploads a guest may make per upload window.
+    #[arg(long, env = "GUEST_UPLOAD_QUOTA_COUNT", default_value_t = 10)]
+    pub guest_upload_quota_count: u64,
+    /// Bytes a guest may upload per upload window.
+    #[arg(long, env = "GUEST_UPLOAD_QUOTA_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub guest_upload_quota_bytes: u64,
+    /// Bytes all guests from one client address may upload per upload window.
+    #[arg(long, env = "GUEST_UPLOAD_QUOTA_BYTES_PER_IP", default_value_t = 50 * 1024 * 1024)]
+    pub guest_upload_quota_bytes_per_ip: u64,
+    /// The upload quotas' window.
+    #[arg(long, env = "UPLOAD_QUOTA_WINDOW_SECS", default_value_t = 24 * 3600)]
+    pub upload_quota_window_secs: u64,
+    /// Free space on the data volume kept for messages: uploads are refused
+    /// (507) when less than this would be left.
+    #[arg(long, env = "UPLOAD_DISK_RESERVE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub upload_disk_reserve_bytes: u64,
+    /// Cap on the message database's size, bytes (0: none). Past it writes
+    /// are refused as on a full disk.
+    #[arg(long, env = "STORE_MAX_BYTES", default_value_t = 0)]
+    pub store_max_bytes: u64,
+    /// Peers (CIDRs, comma separated) whose X-Forwarded-For / X-Real-IP is
+    /// believed: the reverse proxies. From any other peer those headers are
+    /// ignored and the TCP peer is the client address.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", value_parser = parse_cidrs)]
+    pub trusted_proxies: TrustedProxies,
+    /// A connection that has not sent a complete request head within this
+    /// long is closed (slowloris); also bounds a keep-alive connection's wait
+    /// for its next request.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+    /// A connection on which nothing was read for this long is closed
+    /// (websockets are pinged every 25 s, so a live one never is).
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 120)]
+    pub http_idle_timeout_secs: u64,
+    /// Guest connections open at once from one client address.
+    #[arg(long, env = "GUEST_CONNECTIONS_PER_IP", default_value_t = 20)]
+    pub guest_connections_per_ip: u32,
+    /// Support chats guests from one client address may open per hour.
+    #[arg(
+        long,
+        env = "GUEST_SUPPORT_CHATS_PER_IP_PER_HOUR",
+        default_value_t = 10
+    )]
+    pub guest_support_chats_per_ip_per_hour: u32,
+    /// Queued support chats guests from one client address may hold at once.
+    #[arg(long, env = "GUEST_QUEUE_PER_IP", default_value_t = 3)]
+    pub guest_queue_per_ip: u32,
+    /// Messages guests from one client address may send per minute, all together.
+    #[arg(long, env = "GUEST_MESSAGES_PER_IP_PER_MINUTE", default_value_t = 60)]
+    pub guest_messages_per_ip_per_minute: u32,
+    /// Longest an upload may take, body included (a trickled body is cut off: 408).
+    #[arg(long, env = "UPLOAD_TIMEOUT_SECS", default_value_t = 600)]
+    pub upload_timeout_secs: u64,
+    /// Transcript emails per visitor, and per client address, per hour.
+    #[arg(long, env = "TRANSCRIPTS_PER_HOUR", default_value_t = 5)]
+    pub transcripts_per_hour: u32,
+}
+
+/// `--trusted-proxies`: the networks of reverse proxies.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// Comma-separated CIDRs; a bare address is a /32 (or /128).
+fn parse_cidrs(s: &str) -> Result<TrustedProxies, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let net = match part.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => part
+                .parse::<IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| format!("{part:?} is not an IP address or CIDR"))?,
+        };
+        out.push(net);
+    }
+    Ok(TrustedProxies(out))
 }
 
 impl Config {

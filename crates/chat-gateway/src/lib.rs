@@ -11,6 +11,8 @@ pub mod events;
 pub mod http;
 pub mod inbox;
 pub mod keyed_lock;
+pub mod limits;
+pub(crate) mod listener;
 pub mod mail;
 pub mod metrics;
 pub mod notify;

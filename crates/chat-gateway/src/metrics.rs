@@ -111,6 +111,8 @@ static SESSIONS: LazyLock<DashMap<String, Instant>> = LazyLock::new(DashMap::new
 /// Open support chats nobody but the visitor has written in yet. Bounded by
 /// the open support chats: an entry goes at the first answer or at the end.
 static AWAITING_ANSWER: LazyLock<DashSet<String>> = LazyLock::new(DashSet::new);
+/// Requests refused by an abuse limit (issue 11), by `limit`.
+pub const ABUSE_REFUSED_TOTAL: &str = "chat_abuse_refused_total";
 
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()

@@ -38,7 +38,7 @@ impl Notifier {
             .filter(|k| !k.trim().is_empty())
         {
             Some(key) => Some(
-                WebPusher::new(key, &config.vapid_subject)
+                WebPusher::new(key, &config.vapid_subject, config.push_allow_http)
                     .map_err(|e| anyhow::anyhow!("VAPID_PRIVATE_KEY: {e}"))?,
             ),
             None => None,
@@ -275,7 +275,7 @@ async fn push(app: &App, room: &ConversationRecord, message: &Message, user: &st
                 count("push", "sent");
                 outcome = outcome.or(Attempt::Delivered);
             }
-            Err(NotifyError::Gone) => {
+            Err(NotifyError::Gone | NotifyError::Refused(_)) => {
                 count("push", "failed");
                 outcome = outcome.or(Attempt::Failed);
                 let (a, endpoint) = (app.clone(), sub.endpoint.clone());

@@ -75,6 +75,11 @@ impl People {
         self.users.insert(record.id.clone(), record);
     }
 
+    /// Forgets a user learned only in memory (a guest that did nothing).
+    pub fn forget(&self, id: &str) {
+        self.users.remove(id);
+    }
+
     pub fn get(&self, id: &str) -> Option<UserRecord> {
         self.users.get(id).map(|u| u.clone())
     }

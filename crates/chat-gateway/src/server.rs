@@ -42,6 +42,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         SqliteStore::open_with(&config.data_dir, config.sqlite_synchronous)
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
     );
+    sqlite
+        .set_max_page_count(config.store_max_bytes.div_ceil(4096))
+        .await
+        .context("STORE_MAX_BYTES")?;
     let store: Arc<dyn Store> = sqlite.clone();
     store
         .upsert_users(
@@ -79,12 +83,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         people,
         media: Arc::new(
-            chat_media::MediaStore::open(&config.data_dir).with_context(|| {
-                format!(
-                    "cannot open the attachment store in {}",
-                    config.data_dir.display()
-                )
-            })?,
+            chat_media::MediaStore::open(&config.data_dir)
+                .with_context(|| {
+                    format!(
+                        "cannot open the attachment store in {}",
+                        config.data_dir.display()
+                    )
+                })?
+                .with_decode_limits(
+                    chat_media::DecodeLimits::for_pixels(config.max_image_pixels),
+                    config.max_concurrent_decodes,
+                ),
         ),
         url_signer: chat_media::UrlSigner::new(secret.as_bytes()),
         notifier: Arc::new(crate::notify::Notifier::new(&config)?),
@@ -145,6 +154,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     crate::support::restore(&app).await?;
     crate::attachments::spawn_sweeper(&app);
+    crate::limits::spawn_sweeper(&app);
 
     // Handlers get the app by capture: it holds the io handle, so it cannot be
     // given to the builder as socketioxide state.
@@ -165,20 +175,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    // Chat packets are small and latency-bound: no Nagle delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     tracing::info!(%local, demo = config.demo, "seitech-chat gateway started");
     // The one line on stdout: test harnesses and scripts read the address here.
     println!("seitech-chat listening on http://{local}");
 
-    axum::serve(
+    // Not axum::serve: it has no header-read or idle timeout (slowloris).
+    crate::listener::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        crate::listener::Timeouts {
+            header: std::time::Duration::from_secs(config.http_header_timeout_secs.max(1)),
+            idle: std::time::Duration::from_secs(config.http_idle_timeout_secs.max(1)),
+        },
+        shutdown_signal(io.clone()),
     )
-    .with_graceful_shutdown(shutdown_signal(io.clone()))
-    .await?;
+    .await;
 
     sqlite.flush().await.ok();
     sqlite.close();

@@ -47,6 +47,8 @@ pub struct Inner {
     pub mailer: Option<Mailer>,
     pub odoo: Option<OdooBridge>,
     pub io: SocketIo,
+    /// Per-address limits on guests, transcript rates (issue 11).
+    pub abuse: crate::limits::AbuseLimits,
 }
 
 impl std::ops::Deref for App {
@@ -78,6 +80,7 @@ impl App {
             .allow_burst(per_minute(p.config.message_burst));
         let connection_quota = Quota::per_minute(per_minute(p.config.connection_rate_per_minute));
         let typing = Typing::new(std::time::Duration::from_millis(p.config.typing_timeout_ms));
+        let abuse = crate::limits::AbuseLimits::new(&p.config);
         Self(Arc::new(Inner {
             limits: p.config.limits(),
             support: SupportDesk::new(std::time::Duration::from_secs(p.config.agent_grace_secs)),
@@ -100,6 +103,7 @@ impl App {
             mailer: p.mailer,
             odoo: p.odoo,
             io: p.io,
+            abuse,
         }))
     }
 }

@@ -21,6 +21,7 @@ pub use signing::UrlSigner;
 pub use sniff::Kind;
 pub use spool::{Spool, Spooled};
 pub use store::{MediaStore, Record};
+pub use thumb::DecodeLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -28,6 +29,12 @@ pub enum MediaError {
     TooLarge { limit: u64 },
     #[error("{0}")]
     Unsupported(String),
+    #[error("the image is larger than {max_pixels} pixels")]
+    ImageTooLarge { max_pixels: u64 },
+    #[error("the upload quota is used up: {0}")]
+    Quota(String),
+    #[error("the disk is too full for uploads")]
+    DiskReserve,
     #[error("no such attachment")]
     NotFound,
     #[error("i/o: {0}")]

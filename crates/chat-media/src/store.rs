@@ -8,6 +8,7 @@ use crate::{name, sniff, thumb, MediaError, MediaResult};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -31,6 +32,10 @@ impl Record {
 pub struct MediaStore {
     root: PathBuf,
     db: Mutex<Connection>,
+    decode_limits: thumb::DecodeLimits,
+    /// Images being decoded at once: each may take up to
+    /// `decode_limits.max_bytes` of memory.
+    decode_slots: Arc<tokio::sync::Semaphore>,
 }
 
 const SCHEMA: &str = "
@@ -47,6 +52,7 @@ CREATE TABLE IF NOT EXISTS attachments (
 );
 CREATE INDEX IF NOT EXISTS attachments_sha256 ON attachments(sha256);
 CREATE INDEX IF NOT EXISTS attachments_unattached ON attachments(created_at) WHERE attached_at IS NULL;
+CREATE INDEX IF NOT EXISTS attachments_uploader ON attachments(uploader, created_at);
 CREATE TABLE IF NOT EXISTS attachment_rooms (
     attachment_id TEXT NOT NULL REFERENCES attachments(id) ON DELETE CASCADE,
     room_id TEXT NOT NULL,
@@ -92,7 +98,42 @@ impl MediaStore {
         Ok(Self {
             root,
             db: Mutex::new(conn),
+            decode_limits: thumb::DecodeLimits::default(),
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         })
+    }
+
+    /// The largest image [`accept`](Self::accept) decodes, and how many
+    /// decodes may run at once (at least one).
+    pub fn with_decode_limits(mut self, limits: thumb::DecodeLimits, at_once: usize) -> Self {
+        self.decode_limits = limits;
+        self.decode_slots = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
+        self
+    }
+
+    /// Taken (`acquire_owned`) before calling [`accept`](Self::accept), which
+    /// decodes images: bounds the memory that concurrent decodes take.
+    pub fn decode_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        self.decode_slots.clone()
+    }
+
+    /// How many uploads `uploader` made since `since_ms` that are still
+    /// stored, and their bytes.
+    pub fn usage_since(&self, uploader: &str, since_ms: i64) -> MediaResult<(u64, u64)> {
+        let db = self.db.lock();
+        let (n, bytes): (i64, i64) = db.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM attachments WHERE uploader = ?1 AND created_at >= ?2",
+            params![uploader, since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n.max(0) as u64, bytes.max(0) as u64))
+    }
+
+    /// Bytes an unprivileged process may still write on the data directory's
+    /// file system (`statvfs`: available blocks × fragment size).
+    pub fn available_bytes(&self) -> MediaResult<u64> {
+        let st = rustix::fs::statvfs(&self.root).map_err(std::io::Error::from)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     /// Where uploads are spooled before they are accepted.
@@ -126,7 +167,7 @@ impl MediaStore {
         now_ms: i64,
     ) -> MediaResult<Record> {
         let kind = sniff::identify(upload.path())?;
-        let thumbnail = thumb::make(upload.path(), kind)?;
+        let thumbnail = thumb::make(upload.path(), kind, &self.decode_limits)?;
         let record = Record {
             id: uuid::Uuid::now_v7().to_string(),
             sha256: upload.sha256.clone(),
@@ -335,6 +376,25 @@ mod tests {
         assert_eq!(blobs.len(), 2, "one blob and one thumbnail: {blobs:?}");
         assert_eq!(std::fs::read(store.blob_path(&a.sha256)).unwrap(), png);
         assert_eq!(store.get(&b.id).unwrap().unwrap().name, "b.png");
+    }
+
+    #[tokio::test]
+    async fn usage_counts_an_uploaders_recent_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MediaStore::open(dir.path()).unwrap();
+        store
+            .accept(upload(&store, b"one").await, "a.txt", "1", 1_000)
+            .unwrap();
+        store
+            .accept(upload(&store, b"three").await, "b.txt", "1", 2_000)
+            .unwrap();
+        store
+            .accept(upload(&store, b"other").await, "c.txt", "2", 2_000)
+            .unwrap();
+        assert_eq!(store.usage_since("1", 0).unwrap(), (2, 8));
+        assert_eq!(store.usage_since("1", 1_500).unwrap(), (1, 5));
+        assert_eq!(store.usage_since("3", 0).unwrap(), (0, 0));
+        assert!(store.available_bytes().unwrap() > 0);
     }
 
     #[tokio::test]

@@ -29,6 +29,10 @@ pub enum StoreError {
     Closed,
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The database or its disk is full (SQLITE_FULL): nothing was written;
+    /// writes succeed again once there is space.
+    #[error("the store is full")]
+    Full,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -472,10 +472,12 @@ describe('support: transcript by email (real SMTP server)', () => {
     const order = ['Where is my certificate?', 'It is in your profile', 'Thanks!'].map((n) => text.text.indexOf(n));
     assert.deepEqual([...order].sort((a, b) => a - b), order, 'in conversation order');
 
-    // an explicit address; the agent may ask
-    await ok(sam, 'support:transcript', { roomId, email: 'sam.copy@example.org' });
+    // an explicit address: the agent may ask for a copy to its own address
+    // only (issue 11: never an open relay)
+    await fails(sam, 'forbidden', 'support:transcript', { roomId, email: 'sam.copy@example.org' });
+    await ok(sam, 'support:transcript', { roomId, email: 'sam@example.org' });
     const mails = await smtp.waitForMails(2);
-    assert.deepEqual(mails[1].to, ['sam.copy@example.org']);
+    assert.deepEqual(mails[1].to, ['sam@example.org']);
     // an outsider may not; a bad address is invalid
     const ada = await connect(gw, '1');
     await fails(ada, 'forbidden', 'support:transcript', { roomId });

@@ -35,7 +35,8 @@ pub async fn authenticate(
     s: SocketRef,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
-    if let Some(ip) = peer_ip(&s) {
+    let client = client_ip(&app, &s);
+    if let Some(ip) = client {
         let exempt = ip.is_loopback() && !app.config.rate_limit_loopback;
         if !exempt && app.connection_limiter.check_key(&ip).is_err() {
             metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
@@ -67,6 +68,12 @@ pub async fn authenticate(
             return Err(Refused::Authentication);
         }
     };
+    if let Some(ip) = client {
+        if !app.abuse.connect(s.id, ip, identity.is_guest) {
+            metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
+            return Err(Refused::RateLimited);
+        }
+    }
     let identity = Arc::new(identity);
     let (ready_tx, ready_rx) = watch::channel(false);
     let ctx = Ctx {
@@ -99,11 +106,15 @@ pub async fn authenticate(
 #[derive(Clone)]
 struct GuestToken(Option<String>);
 
-fn peer_ip(s: &SocketRef) -> Option<std::net::IpAddr> {
-    s.req_parts()
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip())
+/// The client's address: the TCP peer, or what a trusted proxy says.
+fn client_ip(app: &App, s: &SocketRef) -> Option<std::net::IpAddr> {
+    let parts = s.req_parts();
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(crate::http::client_ip(
+        peer,
+        &parts.headers,
+        &app.config.trusted_proxies,
+    ))
 }
 
 /// Connect handler: rooms, `session`, presence.
@@ -114,15 +125,20 @@ pub async fn on_connect(app: App, s: SocketRef) {
     };
     metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "accepted").increment(1);
 
-    if !me.is_guest || app.people.get(&me.user_id).is_none() {
-        if let Some(changed) = app.people.learn(&me) {
-            if let Err(e) = app.store.upsert_user(changed).await {
-                tracing::error!(error = %e, "could not record user");
-            }
-            if !me.is_guest {
-                super::conversations::ensure_channel_membership(&app, &me).await;
-            }
+    // A guest is known in memory while it is connected (an admin may write
+    // to it) and stored only once it takes part in a conversation (see
+    // `settle_guest`; the pre-chat form stores it at once): every anonymous
+    // connection is a new guest, and one that never does anything must leave
+    // nothing behind (2,000 connects left 2,000 permanent user rows).
+    if me.is_guest {
+        if app.people.get(&me.user_id).is_none() {
+            app.people.learn(&me);
         }
+    } else if let Some(changed) = app.people.learn(&me) {
+        if let Err(e) = app.store.upsert_user(changed).await {
+            tracing::error!(error = %e, "could not record user");
+        }
+        super::conversations::ensure_channel_membership(&app, &me).await;
     }
     if let (Some(_), false) = (&app.odoo, me.is_guest) {
         // Courses and role from Odoo, in the background: a slow Odoo must not
@@ -229,6 +245,7 @@ async fn on_disconnect(app: App, s: SocketRef) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else {
         return;
     };
+    app.abuse.disconnect(s.id, me.is_guest);
     let last = app.presence.disconnect(&me.user_id);
     if last {
         m::user_offline(&me.user_id);
@@ -244,6 +261,30 @@ async fn on_disconnect(app: App, s: SocketRef) {
     }
     if !me.is_guest {
         settle_presence(&app, &me.user_id).await;
+    } else if last {
+        settle_guest(&app, &me.user_id).await;
     }
     super::support::on_agent_disconnect(&app, &me).await;
+}
+
+/// A guest's last socket closed: a guest in no conversation is forgotten
+/// (it did nothing); one in a conversation is stored, so that its name
+/// outlives a restart.
+async fn settle_guest(app: &App, user_id: &str) {
+    match app.store.conversation_ids_of(user_id).await {
+        // (Unless it came back meanwhile, with its guest token.)
+        Ok(rooms) if rooms.is_empty() => {
+            if !app.presence.is_online(user_id) {
+                app.people.forget(user_id);
+            }
+        }
+        Ok(_) => {
+            if let Some(record) = app.people.get(user_id) {
+                if let Err(e) = app.store.upsert_user(record).await {
+                    tracing::error!(error = %e, "could not record a guest");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not look up a guest's rooms"),
+    }
 }

@@ -47,6 +47,10 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
     if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
         return Err(ChatError::rate_limited());
     }
+    // Guests from one address share one budget: each connection is a new guest.
+    if ctx.me.is_guest && !app.abuse.guest_message(ctx.sid) {
+        return Err(ChatError::rate_limited());
+    }
 
     let room = match (room_id, recipient_id) {
         (Some(room_id), _) => enter(ctx, &room_id).await?,

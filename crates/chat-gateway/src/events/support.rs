@@ -12,7 +12,7 @@ use crate::support::{Changes, Placement};
 use chat_core::clock::{new_id, now_millis};
 use chat_core::model::{Conversation, ConversationType, MessageType};
 use chat_core::support::department_for;
-use chat_core::{validate, ChatError, Identity, Role};
+use chat_core::{validate, ChatError, ErrorCode, Identity, Role};
 use chat_store::{
     ConversationRecord, NewConversation, NewMessage, SupportRecord, SupportStatus, SupportUpdate,
     UserRecord,
@@ -51,6 +51,11 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
     let form: Start = payload::parse(data)?;
     let name = validate::name("name", field("name", &form.name)?, &app.limits)
         .map_err(|e| prefixed("name", e))?;
+    if ctx.me.is_guest && crate::auth::staff_like_name(&name) {
+        return Err(ChatError::invalid(
+            "name: may not name staff (support, admin, agent, Seitech, …); use your own name",
+        ));
+    }
     let email = validate::email(field("email", &form.email)?).map_err(|e| prefixed("email", e))?;
     let query_type = field("queryType", &form.query_type)?;
     let department = department_for(query_type).ok_or_else(|| {
@@ -77,6 +82,11 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
     // A double submit (or a second tab) gets the chat that is already open.
     if let Some(open) = app.support.open_chat_of(&visitor) {
         return placement_answer(app, &open, &visitor).await;
+    }
+    if ctx.me.is_guest {
+        app.abuse
+            .guest_support_chat(ctx.sid, |room| app.support.position(room).is_some())
+            .map_err(|why| ChatError::new(ErrorCode::RateLimited, why))?;
     }
 
     // The form names the visitor; a signed-in user keeps its own name.
@@ -142,6 +152,9 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
     match placement {
         Placement::Assigned(agent) => assign(app, &room.id, &agent).await,
         Placement::Queued { agents_online, .. } => {
+            if ctx.me.is_guest {
+                app.abuse.guest_queued(ctx.sid, &room.id);
+            }
             apply(app, changes).await;
             if !agents_online {
                 let away = app
@@ -458,7 +471,21 @@ pub async fn transcript(ctx: &Ctx, data: Value) -> Outcome {
             "email is not configured on this server",
         ));
     };
-    let to = explicit.unwrap_or_else(|| support.visitor_email.clone());
+    // Never an open relay: the transcript goes to the email of the pre-chat
+    // form, or to the signed-in caller's own address, nowhere else.
+    let to = match explicit {
+        None => support.visitor_email.clone(),
+        Some(e) if e.eq_ignore_ascii_case(&support.visitor_email) => e,
+        Some(e) if own_email(ctx).is_some_and(|own| own.eq_ignore_ascii_case(&e)) => e,
+        Some(_) => {
+            return Err(ChatError::forbidden(
+                "email: a transcript goes only to the pre-chat form's email or to your own account's address",
+            ))
+        }
+    };
+    if !app.abuse.transcript(ctx.sid, &ctx.me.user_id) {
+        return Err(ChatError::rate_limited());
+    }
     if !app
         .store
         .record_transcript(&room.id, now_millis(), 3_600_000, TRANSCRIPTS_PER_HOUR)
@@ -484,6 +511,17 @@ pub async fn transcript(ctx: &Ctx, data: Value) -> Outcome {
             ChatError::unavailable("the email could not be sent; try again later")
         })?;
     Ok(Map::new())
+}
+
+/// A signed-in caller's own email address (its token's, or the directory's).
+fn own_email(ctx: &Ctx) -> Option<String> {
+    if ctx.me.is_guest {
+        return None;
+    }
+    ctx.me
+        .email
+        .clone()
+        .or_else(|| ctx.app.people.get(&ctx.me.user_id).and_then(|u| u.email))
 }
 
 #[derive(Deserialize)]

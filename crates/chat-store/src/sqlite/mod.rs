@@ -67,7 +67,10 @@ impl std::str::FromStr for Synchronous {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// A queued write: runs in the batch's transaction and returns how to answer
+/// its caller once the batch commits, and whether it failed for want of
+/// space (SQLite then rolls back the whole transaction, not only the write).
+type Job = Box<dyn FnOnce(&Connection) -> (Reply, bool) + Send>;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -76,6 +79,14 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     outbox: AtomicBool,
     outbox_signal: Arc<Notify>,
+    /// The last write failed for want of space; cleared by the next write
+    /// that commits. `ping` reports it, so `/health` shows the store degraded.
+    full: AtomicBool,
+}
+
+/// SQLITE_FULL: "database or disk is full" (the disk, or `max_page_count`).
+fn is_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
 }
 
 impl SqliteStore {
@@ -130,6 +141,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             outbox: AtomicBool::new(false),
             outbox_signal: Arc::new(Notify::new()),
+            full: AtomicBool::new(false),
         })
     }
 
@@ -144,21 +156,58 @@ impl SqliteStore {
         }
     }
 
+    /// Caps the database file at `pages` pages (`PRAGMA max_page_count` of
+    /// the writer; 0 leaves it as it is). Past it, writes fail with
+    /// [`StoreError::Full`] as on a full disk.
+    pub async fn set_max_page_count(&self, pages: u64) -> StoreResult<()> {
+        if pages == 0 {
+            return Ok(());
+        }
+        self.write_job(
+            move |c| {
+                c.pragma_update(
+                    None,
+                    "max_page_count",
+                    i64::try_from(pages).unwrap_or(i64::MAX),
+                )?;
+                Ok(())
+            },
+            false,
+        )
+        .await
+    }
+
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        self.write_job(f, true).await
+    }
+
+    /// Queues `f` for the writer. `writes` is false for jobs that store
+    /// nothing (a flush), whose success says nothing about free space.
+    async fn write_job<R, F>(&self, f: F, writes: bool) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<R>>();
         let job: Job = Box::new(move |conn: &Connection| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), &rusqlite::Error>| {
+            let result = match in_savepoint(conn, f) {
+                Err(StoreError::Database(e)) if is_full(&e) => Err(StoreError::Full),
+                other => other,
+            };
+            let full = matches!(result, Err(StoreError::Full));
+            let reply: Reply = Box::new(move |commit: Result<(), &rusqlite::Error>| {
                 let outcome = match commit {
                     Ok(()) => result,
+                    Err(e) if is_full(e) => Err(StoreError::Full),
                     Err(e) => Err(StoreError::Conflict(format!("commit failed: {e}"))),
                 };
                 let _ = tx.send(outcome);
-            })
+            });
+            (reply, full)
         });
         {
             let jobs = self.jobs.lock().map_err(|_| StoreError::Closed)?;
@@ -166,6 +215,11 @@ impl SqliteStore {
             sender.send(job).map_err(|_| StoreError::Closed)?;
         }
         let result = rx.await.map_err(|_| StoreError::Closed)?;
+        match &result {
+            Err(StoreError::Full) => self.full.store(true, Ordering::Relaxed),
+            Ok(_) if writes => self.full.store(false, Ordering::Relaxed),
+            _ => {}
+        }
         if result.is_ok() && self.outbox_on() {
             self.outbox_signal.notify_one();
         }
@@ -267,7 +321,12 @@ fn in_savepoint<R>(
             Ok(r)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            // SQLITE_FULL (and I/O errors) may roll back the whole
+            // transaction, savepoint included: then the rollback fails, and
+            // the write's own error is still the one to report.
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            }
             Err(e)
         }
     }
@@ -293,10 +352,34 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             }
             continue;
         }
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let mut full = false;
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        for job in batch {
+            if conn.is_autocommit() {
+                // SQLite rolled the transaction back (a full disk): the rest
+                // of the batch must not run outside of it, one autocommit at
+                // a time. Dropping a job answers its caller with `Closed`.
+                continue;
+            }
+            let (reply, job_full) = job(&conn);
+            full |= job_full;
+            replies.push(reply);
+        }
         let commit = conn
             .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]).map(|_| ()));
+            .and_then(|mut s| s.execute([]).map(|_| ()))
+            .map_err(|e| {
+                if full {
+                    // SQLITE_FULL rolled the whole batch back: its other writes
+                    // were lost for the same reason, not for a conflict.
+                    rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                        Some(format!("database or disk is full ({e})")),
+                    )
+                } else {
+                    e
+                }
+            });
         if let Err(e) = &commit {
             tracing::error!(error = %e, "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
@@ -311,13 +394,16 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
+        if self.full.load(Ordering::Relaxed) {
+            return Err(StoreError::Full);
+        }
         self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .await
             .map(|_| ())
     }
 
     async fn flush(&self) -> StoreResult<()> {
-        self.write(|_| Ok(())).await
+        self.write_job(|_| Ok(()), false).await
     }
 
     async fn upsert_user(&self, u: UserRecord) -> StoreResult<()> {
