@@ -5,6 +5,7 @@
 //! * [`model`]: the objects that travel on the wire (messages, conversations…).
 //! * [`validate`]: turning untrusted payload text into content we store.
 //! * [`policy`]: who may start a conversation with whom, and who may enter which room (§5).
+//! * [`rights`]: who may write, edit, delete, end and rate once a conversation exists.
 //! * [`directory`]: the users, courses and support agents the policy consults.
 //! * [`support`]: departments and the least-loaded agent choice (§6).
 //! * [`clock`]: timestamps and time-ordered message ids.
@@ -15,6 +16,7 @@ pub mod error;
 pub mod identity;
 pub mod model;
 pub mod policy;
+pub mod rights;
 pub mod role;
 pub mod support;
 pub mod validate;

@@ -5,7 +5,7 @@ use super::{ack_data, conversation_for, payload, store_error, to_json, user_room
 use crate::metrics as m;
 use chat_core::clock::{new_id, now_millis};
 use chat_core::model::{ConversationType, Message, MessageType};
-use chat_core::policy::{may_post, may_start_direct, Party};
+use chat_core::policy::{may_start_direct, Party};
 use chat_core::{validate, ChatError, Role};
 use chat_store::{Appended, ConversationRecord, NewConversation, NewMessage, Page};
 use serde::Deserialize;
@@ -134,21 +134,18 @@ fn author_name(ctx: &Ctx) -> String {
 }
 
 fn check_writable(ctx: &Ctx, room: &ConversationRecord) -> Result<(), ChatError> {
-    let me = Party {
+    let ended = room
+        .support
+        .as_ref()
+        .is_some_and(|s| s.status == chat_store::SupportStatus::Ended);
+    chat_core::rights::may_write(me(ctx), room.kind, ended)
+}
+
+fn me(ctx: &Ctx) -> Party<'_> {
+    Party {
         id: &ctx.me.user_id,
         role: ctx.me.role,
-    };
-    if !may_post(me, room.kind) {
-        return Err(ChatError::forbidden(
-            "only admins post to broadcast channels",
-        ));
     }
-    if let Some(s) = &room.support {
-        if s.status == chat_store::SupportStatus::Ended {
-            return Err(ChatError::conflict("this support chat has ended"));
-        }
-    }
-    Ok(())
 }
 
 /// The direct conversation with `recipient`, created if routing allows it.
@@ -226,9 +223,7 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
         return Err(ChatError::rate_limited());
     }
     let message = existing_message(ctx, &id).await?;
-    if message.author_id != ctx.me.user_id {
-        return Err(ChatError::forbidden("only the author may edit a message"));
-    }
+    chat_core::rights::may_edit_message(&ctx.me.user_id, &message.author_id)?;
     if content.is_empty() && message.attachments.is_empty() {
         return Err(ChatError::invalid("content must not be empty"));
     }
@@ -256,13 +251,8 @@ pub async fn delete(ctx: &Ctx, data: Value) -> Outcome {
     let req: ById = payload::parse(data)?;
     let id = payload::message_id("messageId", &req.message_id)?;
     let message = existing_message(ctx, &id).await?;
-    let is_admin = ctx.me.role == Role::Admin;
-    if message.author_id != ctx.me.user_id && !is_admin {
-        return Err(ChatError::forbidden(
-            "only the author or an admin may delete a message",
-        ));
-    }
-    if !is_admin {
+    chat_core::rights::may_delete_message(me(ctx), &message.author_id)?;
+    if ctx.me.role != Role::Admin {
         member_room(ctx, &message.room_id).await?;
     }
     let _ordered = app.message_locks.lock(&id).await;

@@ -345,6 +345,23 @@ async fn support_room(
     Ok((room, support))
 }
 
+/// What the rules of chat_core::rights need to know of a support chat.
+fn facts(s: &SupportRecord) -> chat_core::rights::SupportFacts<'_> {
+    chat_core::rights::SupportFacts {
+        visitor: &s.visitor_id,
+        agent: s.agent_id.as_deref(),
+        ended: s.status == SupportStatus::Ended,
+        rated: s.rating.is_some(),
+    }
+}
+
+fn me(ctx: &Ctx) -> chat_core::policy::Party<'_> {
+    chat_core::policy::Party {
+        id: &ctx.me.user_id,
+        role: ctx.me.role,
+    }
+}
+
 fn is_visitor(ctx: &Ctx, s: &SupportRecord) -> bool {
     s.visitor_id == ctx.me.user_id
 }
@@ -356,14 +373,7 @@ fn is_staff(ctx: &Ctx, s: &SupportRecord) -> bool {
 pub async fn end(ctx: &Ctx, data: Value) -> Outcome {
     let app = &ctx.app;
     let (room, support) = support_room(ctx, &data).await?;
-    if !is_visitor(ctx, &support) && !is_staff(ctx, &support) {
-        return Err(ChatError::forbidden(
-            "only the visitor, its agent or an admin may end this chat",
-        ));
-    }
-    if support.status == SupportStatus::Ended {
-        return Err(ChatError::conflict("this chat has already ended"));
-    }
+    chat_core::rights::may_end_support(me(ctx), &facts(&support))?;
     end_chat(app, &room.id, &support.visitor_id)
         .await
         .map_err(store_error)?;
@@ -424,15 +434,7 @@ pub async fn rate(ctx: &Ctx, data: Value) -> Outcome {
         Some(_) => return Err(ChatError::invalid("comment: must be a string")),
     };
     let (room, support) = support_room(ctx, &data).await?;
-    if !is_visitor(ctx, &support) {
-        return Err(ChatError::forbidden("only the visitor rates a chat"));
-    }
-    if support.status != SupportStatus::Ended {
-        return Err(ChatError::conflict("a chat is rated after it ends"));
-    }
-    if support.rating.is_some() {
-        return Err(ChatError::conflict("this chat is already rated"));
-    }
+    chat_core::rights::may_rate_support(&ctx.me.user_id, &facts(&support))?;
     let update = SupportUpdate {
         rating: Some((rating, comment)),
         ..Default::default()
