@@ -141,6 +141,11 @@ pub struct Config {
     /// Log as JSON lines (LOG_FORMAT=json).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// PostgreSQL store shared by every gateway node, e.g.
+    /// postgres://chat@db.internal:5432/chat. Unset: the embedded SQLite
+    /// store in DATA_DIR. See docs/gateway-cli.md.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 impl Config {
