@@ -318,6 +318,8 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(2))
             .wait_timeout(Some(Duration::from_secs(10)))
+            // A database that does not answer fails the call, not hangs it.
+            .create_timeout(Some(Duration::from_secs(10)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

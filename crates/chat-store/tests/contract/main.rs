@@ -78,6 +78,19 @@ contract!(
     sync_never_skips_a_message_committed_late,
 );
 
+/// A database that cannot be reached is `Unavailable` at once, and a
+/// malformed URL is refused, not a panic or a hang.
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable() {
+    use chat_store::postgres::PgStore;
+    use chat_store::StoreError;
+    // Port 1 on loopback: nothing listens there.
+    let closed = PgStore::open("postgres://postgres@127.0.0.1:1/chat").await;
+    assert!(matches!(closed, Err(StoreError::Unavailable(_))));
+    let malformed = PgStore::open("postgres://[not a url").await;
+    assert!(matches!(malformed, Err(StoreError::Unavailable(_))));
+}
+
 /// Run by `acked_messages_survive_sigkill` as a child process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by acked_messages_survive_sigkill as a child process"]
