@@ -39,7 +39,8 @@ if [[ "${COMPAT_STORE:-sqlite}" == postgres ]]; then
   echo "== node --test (core files, gateway on PostgreSQL)"
   exec node --test --test-concurrency="${COMPAT_NODE_CONCURRENCY:-1}" --test-timeout="${COMPAT_TEST_TIMEOUT_MS:-120000}" \
     --test-reporter=spec \
-    tests/compat/test/messaging.test.mjs tests/compat/test/conversations.test.mjs tests/compat/test/support.test.mjs
+    tests/compat/test/messaging.test.mjs tests/compat/test/conversations.test.mjs tests/compat/test/support.test.mjs \
+    tests/compat/test/postgres-nodes.test.mjs
 fi
 
 node_status=0
