@@ -139,7 +139,8 @@ pub struct PgStore {
 struct Positions {
     naive: bool,
     next: i64,
-    taken: i64,
+    /// The counter as this transaction last wrote it.
+    saved: i64,
 }
 
 impl Positions {
@@ -147,21 +148,27 @@ impl Positions {
     /// of every transaction that takes positions, so no such transaction
     /// waits for it while holding another row lock.
     async fn lock(tx: &Transaction<'_>, naive: bool) -> StoreResult<Self> {
+        Self::reserve(tx, naive, 0).await
+    }
+
+    /// [`lock`](Self::lock), reserving `n` positions in the same statement
+    /// (an append batch knows how many it needs: one round trip fewer).
+    async fn reserve(tx: &Transaction<'_>, naive: bool, n: i64) -> StoreResult<Self> {
         if naive {
             return Ok(Self {
                 naive,
                 next: 0,
-                taken: 0,
+                saved: 0,
             });
         }
         let stmt = tx
-            .prepare_cached("SELECT v FROM positions WHERE id = 1 FOR UPDATE")
+            .prepare_cached("UPDATE positions SET v = v + $1 WHERE id = 1 RETURNING v")
             .await?;
-        let v: i64 = tx.query_one(&stmt, &[]).await?.get(0);
+        let v: i64 = tx.query_one(&stmt, &[&n]).await?.get(0);
         Ok(Self {
             naive,
-            next: v + 1,
-            taken: 0,
+            next: v - n + 1,
+            saved: v,
         })
     }
 
@@ -174,13 +181,12 @@ impl Positions {
         }
         let p = self.next;
         self.next += 1;
-        self.taken += 1;
         Ok(p)
     }
 
-    /// Writes the counter back; call before COMMIT.
+    /// Writes back the positions taken beyond those reserved; call before COMMIT.
     async fn save(self, tx: &Transaction<'_>) -> StoreResult<()> {
-        if self.naive || self.taken == 0 {
+        if self.naive || self.next - 1 <= self.saved {
             return Ok(());
         }
         let stmt = tx
@@ -470,7 +476,8 @@ async fn append_batch(
 ) -> StoreResult<Vec<StoreResult<Appended>>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let mut positions = Positions::lock(&tx, options.test_naive_positions).await?;
+    let mut positions =
+        Positions::reserve(&tx, options.test_naive_positions, batch.len() as i64).await?;
     // The store makes ids and times (as the SQLite store does).
     let mut rows: Vec<NewMessage> = Vec::with_capacity(batch.len());
     let mut pos = Vec::with_capacity(batch.len());
@@ -584,15 +591,20 @@ async fn append_batch(
                  AND (p.last_read_id IS NULL OR p.last_read_id < t.id)",
             )
             .await?;
-        tx.execute(&stmt, &[&rc, &ru, &ri, &ra]).await?;
         let (ac, aa): (Vec<&str>, Vec<i64>) = active.into_iter().unzip();
-        let stmt = tx
+        let activity = tx
             .prepare_cached(
                 "UPDATE conversations c SET last_activity_at = greatest(c.last_activity_at, t.at) \
                  FROM unnest($1::text[], $2::int8[]) AS t(id, at) WHERE c.id = t.id",
             )
             .await?;
-        tx.execute(&stmt, &[&ac, &aa]).await?;
+        // Sent together: tokio-postgres pipelines them on the connection.
+        let read_args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&rc, &ru, &ri, &ra];
+        let activity_args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&ac, &aa];
+        tokio::try_join!(
+            tx.execute(&stmt, &read_args),
+            tx.execute(&activity, &activity_args)
+        )?;
     }
     let mut results = Vec::with_capacity(rows.len());
     for m in rows {
