@@ -32,6 +32,12 @@
 #   OUTBOX_MESSAGES    messages queued while Odoo is down in the outbox scenario
 #                      (default 20000)
 #   OUT_DIR            default bench-results
+#   BENCH_POSTGRES     1: also run the fan-out and ack groups against the
+#                      gateway on PostgreSQL (label gateway-postgres; server CPU
+#                      counts the PostgreSQL backends too); 0: never; auto
+#                      (default): when a server answers at BENCH_PG_URL
+#   BENCH_PG_URL       admin URL (default postgres://postgres@127.0.0.1:5432/postgres);
+#                      each group runs in a database of its own, dropped after
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -168,7 +174,34 @@ run() {
   local scenario=$1
   shift
   timeout 300 "$BENCH" "$scenario" --url "$URL" --server-pid "$SERVER_PID" --label "$KIND" \
+    ${SERVER_CHILDREN:+--server-children-of "$SERVER_CHILDREN"} \
     --out "$RESULTS" "$@" >&2 || log "$scenario $* failed (exit $?)"
+}
+
+# The gateway on PostgreSQL (BENCH_POSTGRES): a fresh database per group; the
+# postmaster's children (the backends serving the gateway) count as server CPU.
+BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+SERVER_CHILDREN=""
+PG_DB=""
+pg_wanted() {
+  case "${BENCH_POSTGRES:-auto}" in
+    1) return 0 ;;
+    0) return 1 ;;
+    *) psql "$BENCH_PG_URL" -qtAc 'SELECT 1' >/dev/null 2>&1 ;;
+  esac
+}
+start_pg_gateway() {
+  PG_DB="bench_$$_$((GROUP + 1))"
+  psql "$BENCH_PG_URL" -qtAc "CREATE DATABASE $PG_DB" >&2
+  local datadir
+  datadir=$(psql "$BENCH_PG_URL" -qtAc 'SHOW data_directory')
+  SERVER_CHILDREN=$(head -n 1 "$datadir/postmaster.pid")
+  start_server gateway --database-url "${BENCH_PG_URL%/*}/$PG_DB" "$@"
+}
+stop_pg_gateway() {
+  stop_server
+  SERVER_CHILDREN=""
+  psql "$BENCH_PG_URL" -qtAc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >&2 || true
 }
 
 for ROUND in $(seq 1 "$BENCH_ROUNDS"); do
@@ -183,6 +216,17 @@ for KIND in $SERVERS; do
         --duration "$BENCH_DURATION" --drain-secs 5
     done
     stop_server
+    if [ "$KIND" = gateway ] && pg_wanted; then
+      log "=== gateway on PostgreSQL: fan-out sweep"
+      start_pg_gateway
+      KIND="gateway-postgres"
+      for rate in $FANOUT_RATES; do
+        run fanout --rooms $ROOMS --members $MEMBERS --senders $SENDERS --rate "$rate" \
+          --duration "$BENCH_DURATION" --drain-secs 5
+      done
+      KIND=gateway
+      stop_pg_gateway
+    fi
   fi
 
   if want ack; then
@@ -207,6 +251,17 @@ for KIND in $SERVERS; do
       done
       KIND=$KIND_SAVED
       stop_server
+    fi
+    if [ "$KIND" = gateway ] && pg_wanted; then
+      log "=== gateway on PostgreSQL: closed-loop acks"
+      start_pg_gateway
+      KIND="gateway-postgres"
+      for clients in $ACK_CLIENTS; do
+        run ack --clients "$clients" --duration "$BENCH_DURATION" --user-offset "$off"
+        off=$((off + clients))
+      done
+      KIND=gateway
+      stop_pg_gateway
     fi
   fi
 

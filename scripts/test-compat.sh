@@ -7,7 +7,8 @@
 #
 # Env: GATEWAY_BIN (binary to test; when set nothing is built),
 #      COMPAT_NODE_CONCURRENCY (test files run at once, default 1),
-#      COMPAT_ONLY=node|python (run one half), GATEWAY_LOG=1 (gateway stderr to the console).
+#      COMPAT_ONLY=node|python (run one half), GATEWAY_LOG=1 (gateway stderr to the console),
+#      COMPAT_STORE=postgres (only the core files, gateways on PostgreSQL).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,6 +24,23 @@ export GATEWAY_BIN
 if [[ ! -x "$GATEWAY_BIN" ]]; then
   echo "gateway binary not found or not executable: $GATEWAY_BIN" >&2
   exit 1
+fi
+
+# COMPAT_STORE=postgres: the core (messaging, history, sync, support) again,
+# each gateway on the PostgreSQL store in a database of its own
+# (tests/compat/lib/gateway.mjs, COMPAT_DATABASE_URL).
+if [[ "${COMPAT_STORE:-sqlite}" == postgres ]]; then
+  bash scripts/ensure-postgres.sh
+  export COMPAT_DATABASE_URL="${COMPAT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  stamp=tests/compat/node_modules/.package-lock.json
+  if [[ ! -f "$stamp" || tests/compat/package-lock.json -nt "$stamp" ]]; then
+    (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  echo "== node --test (core files, gateway on PostgreSQL)"
+  exec node --test --test-concurrency="${COMPAT_NODE_CONCURRENCY:-1}" --test-timeout="${COMPAT_TEST_TIMEOUT_MS:-120000}" \
+    --test-reporter=spec \
+    tests/compat/test/messaging.test.mjs tests/compat/test/conversations.test.mjs tests/compat/test/support.test.mjs \
+    tests/compat/test/postgres-nodes.test.mjs
 fi
 
 node_status=0

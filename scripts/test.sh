@@ -59,6 +59,9 @@ rust_checks() {
     cargo test --workspace --locked
 }
 
+# The store's contract suite runs against a real PostgreSQL too.
+step "PostgreSQL for the store tests"
+bash scripts/ensure-postgres.sh || echo "PostgreSQL is not available: its store tests will fail"
 run_suite "rust (fmt, clippy, unit and store tests)" rust_checks
 
 step "build the gateway"
@@ -71,6 +74,7 @@ else
 fi
 
 run_suite "compatibility (socket.io-client, python-socketio)" bash scripts/test-compat.sh
+run_suite "compatibility core on PostgreSQL" env COMPAT_STORE=postgres bash scripts/test-compat.sh
 run_suite "odoo addon" bash scripts/test-addon.sh
 run_suite "frontend (unit, build, browser e2e)" bash scripts/test-frontend.sh
 run_suite "artillery smoke" bash scripts/test-artillery.sh

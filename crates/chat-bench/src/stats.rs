@@ -60,6 +60,31 @@ pub fn parse_stat_cpu(stat: &str) -> Option<f64> {
     Some((utime + stime) / CLK_TCK)
 }
 
+/// utime + stime, in seconds, of every live process whose parent is `ppid`
+/// (e.g. a database's backends). A child that exits between two readings
+/// takes its time with it: read while the server's connections are open.
+pub fn children_cpu_secs(ppid: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.rfind(')')
+                .and_then(|i| stat.get(i + 2..))
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                == Some(ppid)
+        })
+        .filter_map(|stat| parse_stat_cpu(&stat))
+        .sum()
+}
+
 /// Resident set size in KiB from /proc/PID/status.
 pub fn proc_rss_kb(pid: &str) -> Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -221,6 +221,11 @@ pub struct Config {
     /// Transcript emails per visitor, and per client address, per hour.
     #[arg(long, env = "TRANSCRIPTS_PER_HOUR", default_value_t = 5)]
     pub transcripts_per_hour: u32,
+    /// PostgreSQL store shared by every gateway node, e.g.
+    /// postgres://chat@db.internal:5432/chat. Unset: the embedded SQLite
+    /// store in DATA_DIR. See docs/gateway-cli.md.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// `--trusted-proxies`: the networks of reverse proxies.

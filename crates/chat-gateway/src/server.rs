@@ -9,7 +9,6 @@ use crate::state::{App, Parts};
 use anyhow::Context;
 use axum::http::{HeaderValue, Method};
 use chat_core::directory::DirectoryFile;
-use chat_store::sqlite::SqliteStore;
 use chat_store::Store;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -38,15 +37,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let directory = load_directory(&config)?;
 
-    let sqlite = Arc::new(
-        SqliteStore::open_with(&config.data_dir, config.sqlite_synchronous)
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
-    );
-    sqlite
-        .set_max_page_count(config.store_max_bytes.div_ceil(4096))
-        .await
-        .context("STORE_MAX_BYTES")?;
-    let store: Arc<dyn Store> = sqlite.clone();
+    let store = open_store(&config).await?;
     store
         .upsert_users(
             directory
@@ -109,8 +100,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         io: io.clone(),
     });
     if let Some(odoo) = &app.odoo {
-        sqlite.enable_outbox();
-        crate::odoo::spawn(&app, sqlite.outbox_signal());
+        store.enable_outbox();
+        crate::odoo::spawn(&app, store.outbox_signal());
         match odoo.client.api_version().await {
             Ok(v) if v.min_compatible > odoo_rpc::gateway_api::API_VERSION => {
                 anyhow::bail!(
@@ -191,10 +182,35 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await;
 
-    sqlite.flush().await.ok();
-    sqlite.close();
+    store.flush().await.ok();
+    store.close();
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The store: PostgreSQL when `DATABASE_URL` is set, else SQLite in `DATA_DIR`.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.database_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let store = chat_store::postgres::PgStore::open(url)
+                .await
+                .context("cannot open the PostgreSQL store (DATABASE_URL)")?;
+            tracing::info!("store: PostgreSQL");
+            Ok(Arc::new(store))
+        }
+        None => {
+            let store = chat_store::sqlite::SqliteStore::open_with(
+                &config.data_dir,
+                config.sqlite_synchronous,
+            )
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+            store
+                .set_max_page_count(config.store_max_bytes.div_ceil(4096))
+                .await
+                .context("STORE_MAX_BYTES")?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// socketioxide keeps each socket's handshake request (`req_parts`) for the

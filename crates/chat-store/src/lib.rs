@@ -1,17 +1,30 @@
 //! Where chat data lives.
 //!
-//! The gateway talks to a [`Store`] trait object only, so the embedded SQLite
-//! store (the default, [`sqlite::SqliteStore`]) can be joined later by a shared
-//! server store for scale-out, or wrapped by a write-behind outbox to Odoo,
-//! without reshaping the gateway. The contract every implementation keeps:
-//! a write's future resolves only once the write is durable (committed).
+//! The gateway talks to a [`Store`] trait object only: the embedded SQLite
+//! store (the default, [`sqlite::SqliteStore`]) or the PostgreSQL store that
+//! several gateway nodes share ([`postgres::PgStore`]). The contract every
+//! implementation keeps, checked by one suite against both
+//! (`tests/contract.rs`):
+//!
+//! - a write's future resolves only once the write is durable (committed);
+//! - every message creation, edit and deletion takes a **position** from one
+//!   counter, in commit order: a change that commits later has a larger
+//!   position, whichever connection or node wrote it, so the positions a
+//!   reader can see always form a prefix. `sync` returns what changed after
+//!   the creation position of the message the client names, by position, and
+//!   so never skips a change that committed late (docs/protocol.md, "The
+//!   sync cursor").
 
+pub mod outbox_items;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use chat_core::clock::Millis;
 use chat_core::model::{ConversationType, Message, Reactions};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub use records::*;
 
@@ -21,8 +34,13 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database refused or failed the operation (the driver's message).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
+    /// The store cannot take the operation now: storage full, database
+    /// unreachable or out of connections. Worth retrying later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the store is shut down")]
@@ -47,6 +65,14 @@ pub struct Page {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// From now on, every change also queues its ingest item for Odoo, in the
+    /// same transaction (Odoo mode).
+    fn enable_outbox(&self);
+    /// Notified after a commit of this handle that may have queued outbox items.
+    fn outbox_signal(&self) -> Arc<Notify>;
+    /// Stops taking writes once those accepted are committed (shutdown).
+    fn close(&self);
+
     /// Is the store usable right now? (For `/health`.)
     async fn ping(&self) -> StoreResult<()>;
     /// Waits until everything accepted so far is durable.
@@ -104,8 +130,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- messages ----------------------------------------------------------
     /// Appends a message, or returns the earlier one with the same `(author, clientId)`.
-    /// The store assigns the message's id and time: ids increase in commit
-    /// order, so a client that saw an id has seen every earlier message.
+    /// The store assigns the message's id, time and position (see the crate doc).
     async fn append_message(&self, new: NewMessage) -> StoreResult<Appended>;
     /// Stores a message written in Odoo, idempotently by its id, without
     /// queueing it back to Odoo. `Duplicate` when it was stored before.
@@ -124,7 +149,10 @@ pub trait Store: Send + Sync + 'static {
     /// A page of a room's history and whether there is more in that direction.
     async fn history(&self, conversation_id: &str, page: Page)
         -> StoreResult<(Vec<Message>, bool)>;
-    /// Everything created, edited or deleted in the user's rooms since a message id, oldest first.
+    /// Everything created, edited or deleted in the user's rooms after the
+    /// message `since` was created, by position (commit order), each message
+    /// once at its latest change. An id the store does not know reads as
+    /// "from the beginning".
     async fn sync(
         &self,
         user_id: &str,
@@ -145,7 +173,8 @@ pub trait Store: Send + Sync + 'static {
     async fn newest_message_id(&self, conversation_id: &str) -> StoreResult<Option<String>>;
 
     // --- the outbox to Odoo (empty unless enabled) --------------------------
-    /// The oldest queued items, in order.
+    /// The oldest queued items, in commit order. With several nodes on one
+    /// database only one of them drains at a time: the others get nothing.
     async fn outbox_peek(&self, limit: usize) -> StoreResult<Vec<OutboxItem>>;
     /// Removes delivered items.
     async fn outbox_done(&self, seqs: &[i64]) -> StoreResult<()>;

@@ -13,7 +13,7 @@
 // does NOT arrive, send a marker through the same path, waitFor() the marker and
 // then call assertNone(): the unwanted event would have been delivered before it.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,33 @@ import { io } from 'socket.io-client';
 import jwt from 'jsonwebtoken';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+// COMPAT_DATABASE_URL (an admin URL of a PostgreSQL server, e.g.
+// postgres://postgres@127.0.0.1:5432/postgres): every gateway runs on the
+// PostgreSQL store, in a database of its own that stop() drops (crash() and
+// keep() keep it for a restart, which passes `databaseUrl`). Unset: SQLite.
+const PG_ADMIN = process.env.COMPAT_DATABASE_URL || '';
+
+function psql(url, sql) {
+  return execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-tAc', sql], { encoding: 'utf8', timeout: 30000 }).trim();
+}
+
+function withDatabase(url, db) {
+  const u = new URL(url);
+  u.pathname = '/' + db;
+  return u.toString();
+}
+
+function createDatabase() {
+  const name = `compat_${process.pid}_${randomBytes(6).toString('hex')}`;
+  psql(PG_ADMIN, `CREATE DATABASE ${name}`);
+  return withDatabase(PG_ADMIN, name);
+}
+
+function dropDatabase(url) {
+  const name = new URL(url).pathname.slice(1);
+  try { psql(PG_ADMIN, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } catch (e) { console.error(`cannot drop ${name}: ${e.message}`); }
+}
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export const FIXTURE_DIRECTORY = path.join(REPO_ROOT, 'tests', 'fixtures', 'directory.json');
 export const DIRECTORY = JSON.parse(readFileSync(FIXTURE_DIRECTORY, 'utf8'));
@@ -51,7 +78,7 @@ export function agentById(id) {
  * Start a gateway. `args` are extra CLI flags (e.g. ['--message-burst', '3']).
  * Returns { url, port, secret, dataDir, proc, stop(), token(), health(), metrics(), stderr() }.
  */
-export async function startGateway({ args = [], env = {}, directoryFile = FIXTURE_DIRECTORY, highRate = true, dataDir: reuseDir, secret: reuseSecret } = {}) {
+export async function startGateway({ args = [], env = {}, directoryFile = FIXTURE_DIRECTORY, highRate = true, dataDir: reuseDir, secret: reuseSecret, databaseUrl: reuseDb } = {}) {
   // a restart test passes the previous gateway's dataDir and secret
   const dataDir = reuseDir || mkdtempSync(path.join(tmpdir(), 'seitech-chat-compat-'));
   const secret = reuseSecret || 'compat-' + randomBytes(16).toString('hex');
@@ -69,6 +96,8 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
     fullArgs.push('--message-burst', '100000', '--message-rate-per-minute', '1000000');
   }
   fullArgs.push(...args);
+  const databaseUrl = PG_ADMIN ? (reuseDb || createDatabase()) : null;
+  if (databaseUrl) fullArgs.push('--database-url', databaseUrl);
 
   const bin = gatewayBin();
   // detached: the gateway gets its own process group, so stop() can signal the
@@ -107,6 +136,8 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
     });
   });
   proc.removeAllListeners('exit');
+  // On PostgreSQL, make sure the gateway really uses it: its migrations ran there.
+  if (databaseUrl) assert.ok(Number(psql(databaseUrl, 'SELECT count(*) FROM schema_migrations')) >= 1, 'the gateway migrated its PostgreSQL database');
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
 
   const sockets = new Set();
@@ -116,6 +147,7 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
     port: Number(new URL(url).port),
     secret,
     dataDir,
+    databaseUrl,
     proc,
     sockets,
     exited,
@@ -166,7 +198,10 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
       proc.stdout.destroy();
       proc.stderr.destroy();
       started.delete(proc);
-      if (!keepData) { try { rmSync(dataDir, { recursive: true, force: true }); } catch { /* ignore */ } }
+      if (!keepData) {
+        try { rmSync(dataDir, { recursive: true, force: true }); } catch { /* ignore */ }
+        if (databaseUrl) dropDatabase(databaseUrl);
+      }
       return result;
     },
     /** SIGKILL the gateway (crash), keeping its data dir for a restart. */

@@ -231,14 +231,14 @@ describe('lifecycle and durability', () => {
       }
     });
     await until(() => acked.length >= 150, '150 messages acked under load');
-    const { dataDir, secret } = gw;
+    const { dataDir, secret, databaseUrl } = gw;
     gw.keep();
     const stopped = how === 'SIGTERM' ? gw.stop() : gw.crash();
     stopping = true;
     const res = await stopped;
     await Promise.all(pumps);
     if (how === 'SIGTERM') assert.deepEqual({ code: res.code, forced: !!res.forced }, { code: 0, forced: false });
-    gw = await startGateway({ dataDir, secret });
+    gw = await startGateway({ dataDir, secret, databaseUrl });
     try {
       const ian = await connect(gw, '2');
       const have = new Set();

@@ -44,6 +44,10 @@ pub struct Common {
     /// Server PID, for CPU time and RSS from /proc.
     #[arg(long)]
     pub server_pid: Option<String>,
+    /// Also count the CPU time of every child of this PID (the PostgreSQL
+    /// postmaster: its backends serve the gateway) as server CPU.
+    #[arg(long)]
+    pub server_children_of: Option<String>,
     /// Name of the server in the results ("gateway", "baseline", …).
     #[arg(long, default_value = "server")]
     pub label: String,
@@ -62,9 +66,16 @@ fn admin_token(c: &Common) -> String {
 }
 
 fn server_cpu(c: &Common) -> Option<f64> {
-    c.server_pid
+    let own = c
+        .server_pid
         .as_deref()
-        .and_then(|p| stats::proc_cpu_secs(p).ok())
+        .and_then(|p| stats::proc_cpu_secs(p).ok())?;
+    let children = c
+        .server_children_of
+        .as_deref()
+        .map(stats::children_cpu_secs)
+        .unwrap_or(0.0);
+    Some(own + children)
 }
 
 fn self_cpu() -> f64 {

@@ -7,6 +7,11 @@
 //! its caller is answered only after the batch's COMMIT — an acked message is
 //! on disk. Reads run on a small pool of separate connections (WAL lets them
 //! proceed while the writer writes).
+//!
+//! Positions (the `sync` cursor, see the crate doc) come from the one-row
+//! table `positions`, incremented inside the write transaction: SQLite lets
+//! one transaction write at a time (`BEGIN IMMEDIATE`), so positions follow
+//! commit order even with several stores open on the same file.
 
 mod outbox;
 mod rows;
@@ -17,12 +22,12 @@ use crate::{
     Page, Store, StoreError, StoreResult, SupportStatus, SupportUpdate, UserRecord,
 };
 use async_trait::async_trait;
-use chat_core::clock::{id_millis, Millis};
+use chat_core::clock::Millis;
 use chat_core::model::{ConversationType, Message, Reactions};
 use rows::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::{oneshot, Notify};
 
@@ -72,8 +77,25 @@ type Reply = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
 /// space (SQLite then rolls back the whole transaction, not only the write).
 type Job = Box<dyn FnOnce(&Connection) -> (Reply, bool) + Send>;
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            // The disk, or `max_page_count`: nothing was written; writes
+            // succeed again once there is space.
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
 pub struct SqliteStore {
     path: PathBuf,
+    /// Test only: the writer waits up to this long (µs, random) before each
+    /// COMMIT, holding the write lock, to interleave several stores' commits.
+    commit_delay_us: Arc<AtomicU64>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -90,19 +112,16 @@ fn is_full(e: &rusqlite::Error) -> bool {
 }
 
 impl SqliteStore {
-    /// From now on, every change also queues its ingest item for Odoo, in the
-    /// same transaction (Odoo mode).
-    pub fn enable_outbox(&self) {
-        self.outbox.store(true, Ordering::SeqCst);
-    }
-
-    /// Notified after a commit that may have queued outbox items.
-    pub fn outbox_signal(&self) -> Arc<Notify> {
-        self.outbox_signal.clone()
-    }
-
     fn outbox_on(&self) -> bool {
         self.outbox.load(Ordering::Relaxed)
+    }
+
+    /// Test only (the contract suite's concurrency test): before each COMMIT
+    /// the writer waits a random time up to `max`, holding the write lock.
+    #[doc(hidden)]
+    pub fn set_test_commit_delay(&self, max: std::time::Duration) {
+        self.commit_delay_us
+            .store(max.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Opens (creating if needed) `dir/chat.db`, migrates it and starts the
@@ -125,17 +144,20 @@ impl SqliteStore {
         let checkpointer = open_checkpointer(&path, sync)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let commit_delay_us = Arc::new(AtomicU64::new(0));
+        let delay = commit_delay_us.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, stop_rx))?;
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx);
+                writer_loop(conn, rx, delay);
                 drop(stop_tx); // stops the checkpointer
             })?;
         Ok(Self {
             path,
+            commit_delay_us,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -146,7 +168,7 @@ impl SqliteStore {
     }
 
     /// Stops accepting writes, lets the writer finish its queue, and waits for it.
-    pub fn close(&self) {
+    pub fn shut(&self) {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.take();
         }
@@ -194,10 +216,8 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel::<StoreResult<R>>();
         let job: Job = Box::new(move |conn: &Connection| {
-            let result = match in_savepoint(conn, f) {
-                Err(StoreError::Database(e)) if is_full(&e) => Err(StoreError::Full),
-                other => other,
-            };
+            // A full disk comes back as StoreError::Full (From<rusqlite::Error>).
+            let result = in_savepoint(conn, f);
             let full = matches!(result, Err(StoreError::Full));
             let reply: Reply = Box::new(move |commit: Result<(), &rusqlite::Error>| {
                 let outcome = match commit {
@@ -254,7 +274,7 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.close();
+        self.shut();
     }
 }
 
@@ -332,7 +352,7 @@ fn in_savepoint<R>(
     }
 }
 
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, commit_delay_us: Arc<AtomicU64>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -365,6 +385,14 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             full |= job_full;
             replies.push(reply);
         }
+        let delay = commit_delay_us.load(Ordering::Relaxed);
+        if delay > 0 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() as u64)
+                .unwrap_or(0);
+            std::thread::sleep(std::time::Duration::from_micros(nanos % delay));
+        }
         let commit = conn
             .prepare_cached("COMMIT")
             .and_then(|mut s| s.execute([]).map(|_| ()))
@@ -391,8 +419,29 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
     tracing::debug!("sqlite writer stopped");
 }
 
+/// The next position (see the module doc); only ever called in the writer's
+/// transaction, which holds SQLite's write lock until COMMIT.
+fn next_position(c: &Connection) -> StoreResult<i64> {
+    Ok(
+        c.prepare_cached("UPDATE positions SET v = v + 1 WHERE id = 1 RETURNING v")?
+            .query_row([], |r| r.get(0))?,
+    )
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    fn enable_outbox(&self) {
+        self.outbox.store(true, Ordering::SeqCst);
+    }
+
+    fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox_signal.clone()
+    }
+
+    fn close(&self) {
+        self.shut();
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         if self.full.load(Ordering::Relaxed) {
             return Err(StoreError::Full);
@@ -727,9 +776,8 @@ impl Store for SqliteStore {
                     return Ok(Appended::Duplicate(existing));
                 }
             }
-            // The id is made here, by the one writer, so ids increase in
-            // commit order: a reader that has seen id X has seen every
-            // message with a smaller id, which is what `sync` relies on.
+            // The id is made here, by the writer, so a room's ids (its
+            // history order) follow the order messages were stored in.
             let id = chat_core::clock::new_id();
             let at = chat_core::clock::id_millis(&id).unwrap_or(m.at);
             let m = NewMessage { id, at, ..m };
@@ -759,12 +807,13 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         let ob = self.outbox_on();
         self.write(move |c| {
+            let pos = next_position(c)?;
             let n = c
                 .prepare_cached(
-                    "UPDATE messages SET content = ?2, edited_at = ?3, changed_at = ?3 \
+                    "UPDATE messages SET content = ?2, edited_at = ?3, changed_at = ?3, pos = ?4 \
                      WHERE id = ?1 AND deleted_at IS NULL",
                 )?
-                .execute(params![id, content, at])?;
+                .execute(params![id, content, at, pos])?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -785,12 +834,13 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         let ob = self.outbox_on();
         self.write(move |c| {
+            let pos = next_position(c)?;
             let n = c
                 .prepare_cached(
-                    "UPDATE messages SET deleted_at = ?2, changed_at = ?2, content = '', attachments = '[]' \
-                     WHERE id = ?1 AND deleted_at IS NULL",
+                    "UPDATE messages SET deleted_at = ?2, changed_at = ?2, content = '', attachments = '[]', \
+                     pos = ?3 WHERE id = ?1 AND deleted_at IS NULL",
                 )?
-                .execute(params![id, at])?;
+                .execute(params![id, at, pos])?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -879,15 +929,17 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<(Vec<Message>, bool)> {
         let (user, since) = (user_id.to_owned(), since.to_owned());
-        let since_ms = id_millis(&since).unwrap_or(0);
         self.read(move |c| {
+            let from: i64 = c
+                .prepare_cached("SELECT seq FROM messages WHERE id = ?1")?
+                .query_row([&since], |r| r.get::<_, Option<i64>>(0))
+                .optional()?
+                .flatten()
+                .unwrap_or(0);
             let sql = sync_sql();
             let mut messages = c
                 .prepare_cached(&sql)?
-                .query_map(
-                    params![user, since, since_ms, (limit + 1) as i64],
-                    message_from_row,
-                )?
+                .query_map(params![user, from, (limit + 1) as i64], message_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit;
             messages.truncate(limit);
@@ -1092,23 +1144,14 @@ impl Store for SqliteStore {
     }
 }
 
-/// `sync`'s query: the messages of `?1`'s conversations changed since the
-/// message `?2` (whose millisecond is `?3`), at most `?4`, by id. Changed
-/// since: `changed_at >= ?3 AND (id > ?2 OR edited_at >= ?3 OR deleted_at >= ?3)`,
-/// as two index searches: new messages by id (`messages_room`), edits and
-/// deletions by `messages_revised`, whose WHERE the second half repeats word
-/// for word so that the planner may use that partial index.
+/// `sync`'s query: the messages of `?1`'s conversations whose latest change
+/// has a position after `?2`, at most `?3`, by position: one search of
+/// `messages_pos` per conversation.
 fn sync_sql() -> String {
     format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN \
          (SELECT conversation_id FROM participants WHERE user_id = ?1) \
-         AND id > ?2 AND changed_at >= ?3 \
-         UNION \
-         SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN \
-         (SELECT conversation_id FROM participants WHERE user_id = ?1) \
-         AND (edited_at IS NOT NULL OR deleted_at IS NOT NULL) \
-         AND changed_at >= ?3 AND (edited_at >= ?3 OR deleted_at >= ?3) \
-         ORDER BY id LIMIT ?4"
+         AND pos > ?2 ORDER BY pos LIMIT ?3"
     )
 }
 
@@ -1136,10 +1179,11 @@ fn stored_message(m: NewMessage) -> Message {
 /// for imported ones.
 fn insert_message(c: &Connection, m: &NewMessage, changed_at: Millis) -> StoreResult<()> {
     let attachments = serde_json::to_string(&m.attachments).map_err(|e| corrupt(e.to_string()))?;
+    let pos = next_position(c)?;
     c.prepare_cached(
         "INSERT INTO messages (id, conversation_id, author_id, author_name, content, kind, \
-         attachments, parent_id, client_id, created_at, changed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         attachments, parent_id, client_id, created_at, changed_at, seq, pos) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
     )?
     .execute(params![
         m.id,
@@ -1152,7 +1196,8 @@ fn insert_message(c: &Connection, m: &NewMessage, changed_at: Millis) -> StoreRe
         m.parent_id,
         m.client_id,
         m.at,
-        changed_at
+        changed_at,
+        pos
     ])?;
     c.prepare_cached(
         "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",

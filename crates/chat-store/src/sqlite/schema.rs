@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the core chat schema.
     r#"
     CREATE TABLE users (
@@ -96,6 +96,29 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX messages_changed;
     CREATE INDEX messages_revised ON messages(conversation_id, changed_at)
         WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL;
+    "#,
+    // 4: the sync cursor is a commit-ordered position, not the message id
+    // (docs/protocol.md, "The sync cursor"): `seq` is where a message was
+    // created, `pos` where it last changed (created, edited or deleted), both
+    // taken from the one-row counter `positions` inside the writing
+    // transaction. Existing messages: their ids were made by the one writer in
+    // commit order, so id order is their creation order; edits and deletions
+    // so far get positions after every message, in the order they happened,
+    // so a cursor from before the upgrade still finds them.
+    r#"
+    CREATE TABLE positions (id INTEGER PRIMARY KEY CHECK (id = 1), v INTEGER NOT NULL);
+    ALTER TABLE messages ADD COLUMN seq INTEGER;
+    ALTER TABLE messages ADD COLUMN pos INTEGER;
+    UPDATE messages SET seq = o.n, pos = o.n
+        FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM messages) AS o
+        WHERE o.id = messages.id;
+    UPDATE messages SET pos = o.n + (SELECT coalesce(max(seq), 0) FROM messages)
+        FROM (SELECT id, row_number() OVER (ORDER BY changed_at, id) AS n FROM messages
+              WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL) AS o
+        WHERE o.id = messages.id;
+    INSERT INTO positions (id, v) SELECT 1, coalesce(max(pos), 0) FROM messages;
+    DROP INDEX messages_revised;
+    CREATE INDEX messages_pos ON messages(conversation_id, pos);
     "#,
 ];
 
