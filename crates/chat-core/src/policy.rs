@@ -145,8 +145,51 @@ pub fn channel_member(channel_id: &str, role: Role, is_guest: bool, is_participa
     }
 }
 
+/// People the policy and rights tests talk about.
+#[cfg(test)]
+pub(crate) mod test_parties {
+    use super::Party;
+    use crate::Role;
+
+    pub(crate) const ADA: Party = Party {
+        id: "ada",
+        role: Role::Student,
+    };
+
+    pub(crate) const BOB: Party = Party {
+        id: "bob",
+        role: Role::Student,
+    };
+
+    pub(crate) const IAN: Party = Party {
+        id: "ian",
+        role: Role::Instructor,
+    };
+
+    pub(crate) const SAM: Party = Party {
+        id: "sam",
+        role: Role::SupportAgent,
+    };
+
+    pub(crate) const ROOT: Party = Party {
+        id: "root",
+        role: Role::Admin,
+    };
+
+    pub(crate) const GUEST: Party = Party {
+        id: "guest_1",
+        role: Role::Public,
+    };
+
+    pub(crate) const SUE: Party = Party {
+        id: "sue",
+        role: Role::SupportAgent,
+    };
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_parties::*;
     use super::*;
 
     #[test]
@@ -202,31 +245,6 @@ mod tests {
     fn p(id: &'static str, role: Role) -> Party<'static> {
         Party { id, role }
     }
-
-    const ADA: Party = Party {
-        id: "ada",
-        role: Role::Student,
-    };
-    const BOB: Party = Party {
-        id: "bob",
-        role: Role::Student,
-    };
-    const IAN: Party = Party {
-        id: "ian",
-        role: Role::Instructor,
-    };
-    const SAM: Party = Party {
-        id: "sam",
-        role: Role::SupportAgent,
-    };
-    const ROOT: Party = Party {
-        id: "root",
-        role: Role::Admin,
-    };
-    const GUEST: Party = Party {
-        id: "guest_1",
-        role: Role::Public,
-    };
 
     // The table of who may start a direct conversation with whom is shared with
     // the frontend and the addon: tests/routing_table.rs reads

@@ -83,28 +83,8 @@ pub fn may_rate_support(actor: &str, chat: &SupportFacts) -> ChatResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::test_parties::*;
     use crate::ErrorCode;
-
-    const ADA: Party = Party {
-        id: "ada",
-        role: Role::Student,
-    };
-    const SAM: Party = Party {
-        id: "sam",
-        role: Role::SupportAgent,
-    };
-    const SUE: Party = Party {
-        id: "sue",
-        role: Role::SupportAgent,
-    };
-    const ROOT: Party = Party {
-        id: "root",
-        role: Role::Admin,
-    };
-    const GUEST: Party = Party {
-        id: "guest_1",
-        role: Role::Public,
-    };
 
     fn code<T>(r: ChatResult<T>) -> Option<ErrorCode> {
         r.err().map(|e| e.code)

@@ -259,17 +259,8 @@ enum Target {
 pub async fn visitor(ctx: &Ctx, data: Value) -> Outcome {
     staff_only(ctx)?;
     let app = &ctx.app;
-    let room_id = payload::room_id(&data, &app.limits)?;
-    let room = app
-        .rooms
-        .get(app.store.as_ref(), &room_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ChatError::not_found("no such support chat"))?;
-    let s = room
-        .support
-        .clone()
-        .ok_or_else(|| ChatError::invalid("not a support chat"))?;
+    let (room, s) = super::support::support_room(ctx, &data).await?;
+    let room_id = room.id.clone();
     let mine = s.agent_id.as_deref() == Some(ctx.me.user_id.as_str());
     let can_take = app
         .support

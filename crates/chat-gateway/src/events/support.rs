@@ -326,7 +326,7 @@ pub fn publish_gauges(app: &App) {
 }
 
 /// A support room and the caller's part in it.
-async fn support_room(
+pub(crate) async fn support_room(
     ctx: &Ctx,
     data: &Value,
 ) -> Result<(Arc<ConversationRecord>, SupportRecord), ChatError> {
