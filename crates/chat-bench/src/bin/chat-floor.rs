@@ -94,6 +94,12 @@ async fn authenticate(
         .map_err(|_| "Authentication failed")?
         .claims;
     let name = claims.name.unwrap_or_else(|| claims.sub.clone());
+    // Here, not in the connect handler: that one is spawned after the client
+    // has its CONNECT answer, so an event sent at once (or a room created
+    // for this user at once) would find no handler and no user room yet.
+    s.join(format!("user:{}", claims.sub));
+    s.on("conversation:create", create_conversation);
+    s.on("message", message);
     s.extensions.insert(User {
         id: claims.sub.into(),
         name: name.into(),
@@ -107,13 +113,10 @@ async fn on_connect(s: SocketRef) {
         let _ = s.disconnect();
         return;
     };
-    s.join(format!("user:{}", user.id));
     let _ = s.emit(
         "session",
         &json!({ "userId": &*user.id, "name": &*user.name, "role": &*user.role }),
     );
-    s.on("conversation:create", create_conversation);
-    s.on("message", message);
 }
 
 #[derive(Deserialize)]
