@@ -135,9 +135,11 @@ describe('the first visit, on the demo directory', { concurrency: 1 }, () => {
     assert.equal(await mine.getByTestId('tick').getAttribute('data-read'), 'false', 'nobody has read it yet');
     await bea.locator('[data-testid="conversation-item"]', { hasText: 'Vic Away' }).first().click({ timeout: T });
     await mine.locator('[data-testid="tick"][data-read="true"]').waitFor({ timeout: T });
-    // Her visitor panel: email, topic, department.
+    // Her visitor panel: email, topic, department, the page she came from.
     await bea.getByTestId('visitor-email').filter({ hasText: 'vic@example.org' }).waitFor({ timeout: T });
     assert.match(await bea.getByTestId('visitor-topic').innerText(), /Billing · billing department/);
+    // …and the page the visitor opened the widget on, as a link.
+    assert.equal(await bea.getByTestId('visitor-page').getByRole('link').getAttribute('href'), `${web.url}/`);
 
     // The visitor's last message stays in view when the chat ends.
     await sendText(v, 'Thanks, that was all.');

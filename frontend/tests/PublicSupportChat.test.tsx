@@ -91,7 +91,14 @@ describe('PublicSupportChat', () => {
     fireEvent.click(screen.getByText('Start Chat'));
 
     expect(await screen.findByText(/number 2 in the queue/)).toBeInTheDocument();
-    expect(socket.emitsOf('support:start')[0]).toEqual({ name: 'Vera Visitor', email: 'vera@example.org', queryType: 'billing' });
+    // The page the widget is on goes along, for the agent's visitor panel.
+    expect(socket.emitsOf('support:start')[0]).toEqual({
+      name: 'Vera Visitor',
+      email: 'vera@example.org',
+      queryType: 'billing',
+      pageUrl: window.location.href,
+    });
+    expect(window.location.href).toMatch(/^https?:\/\//);
     expect(JSON.parse(localStorage.getItem(SUPPORT_KEY)!)).toMatchObject({ roomId: 'room-1', email: 'vera@example.org' });
     expect(localStorage.getItem(GUEST_TOKEN_KEY)).toBe('gt-1');
     // A reconnect comes back as the same guest.

@@ -106,6 +106,31 @@ pub fn name(what: &str, raw: &str, limits: &Limits) -> ChatResult<String> {
     Ok(cleaned)
 }
 
+/// The page a visitor opened the support widget on, as the widget reports
+/// it: an absolute `http`/`https` URL of at most 2048 bytes with no spaces or
+/// control characters. Anything else (a `javascript:` link, garbage) is
+/// refused, so an agent's console never shows a link it should not follow.
+pub fn page_url(raw: &str) -> ChatResult<String> {
+    let u = raw.trim();
+    let bad = || ChatError::invalid("pageUrl: must be an http(s) URL of at most 2048 bytes");
+    let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &u[8..]
+    } else if lower.starts_with("http://") {
+        &u[7..]
+    } else {
+        return Err(bad());
+    };
+    if u.len() > 2048
+        || rest.is_empty()
+        || rest.starts_with('/')
+        || u.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    Ok(u.to_owned())
+}
+
 /// A plausible email address: one `@`, a dotted domain, no spaces, ≤ 254 bytes.
 /// (Deliverability is the mail server's business; this refuses obvious garbage
 /// and header-injection attempts.)
@@ -244,6 +269,30 @@ pub fn reaction_toggle(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn page_urls_are_absolute_web_urls_only() {
+        assert_eq!(
+            page_url(" https://seitech.example/courses/python?ref=ad ").unwrap(),
+            "https://seitech.example/courses/python?ref=ad"
+        );
+        assert!(page_url("HTTP://localhost:3000/").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "/courses/python",
+            "https://",
+            "https:///path",
+            "https://a b.example/",
+            "https://a.example/\u{0}",
+            "ftp://files.example/",
+            "",
+        ] {
+            assert!(page_url(bad).is_err(), "{bad:?}");
+        }
+        assert!(page_url(&format!("https://a.example/{}", "x".repeat(2100))).is_err());
+    }
+
     use super::*;
     use crate::ErrorCode;
 

@@ -383,6 +383,7 @@ mod tests {
                 ended_at: None,
                 rating: None,
                 rating_comment: None,
+                page_url: None,
             }),
         }
     }

@@ -50,6 +50,8 @@ pub struct SupportRecord {
     pub ended_at: Option<Millis>,
     pub rating: Option<u8>,
     pub rating_comment: Option<String>,
+    /// The page the visitor opened the widget on (an http(s) URL), if known.
+    pub page_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

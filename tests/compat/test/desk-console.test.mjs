@@ -196,11 +196,16 @@ describe('support:transfer, support:visitor and support:desk', () => {
     await waitFor(bill, 'conversation:new', (c) => c.id === roomId);
   });
 
-  it('the visitor panel: email, topic, department, and the visitor’s earlier chats', async () => {
+  it('the visitor panel: email, topic, department, the page it came from, and the visitor’s earlier chats', async () => {
     const bill = await connect(gw, '30');
     await ok(bill, 'support:end', { roomId });
     await ok(v, 'support:rate', { roomId, rating: 4 });
-    const again = await ok(v, 'support:start', form('technical_support', { name: 'Desk Visitor again' }));
+    // A page the widget could not have been opened on is refused, and nothing starts.
+    for (const pageUrl of ['javascript:alert(1)', '/courses/python', 42]) {
+      await fails(v, 'invalid', 'support:start', form('technical_support', { pageUrl }));
+    }
+    const page = 'https://seitech.example/courses/python?ref=newsletter';
+    const again = await ok(v, 'support:start', form('technical_support', { name: 'Desk Visitor again', pageUrl: page }));
     const second = again.conversation.id;
     const agentId = again.agent?.id;
     assert.ok(agentId === '41' || agentId === '42', `assigned to ${JSON.stringify(again)}`);
@@ -210,6 +215,7 @@ describe('support:transfer, support:visitor and support:desk', () => {
     assert.match(panel.visitor.email, /^desk\d+@example\.org$/);
     assert.equal(panel.queryType, 'technical_support');
     assert.equal(panel.department, 'support');
+    assert.equal(panel.pageUrl, page, 'the page the visitor came from');
     assert.equal(panel.status, 'active');
     assert.match(panel.startedAt, ISO);
     assert.equal(panel.earlier.length, 1);

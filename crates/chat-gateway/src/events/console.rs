@@ -318,6 +318,7 @@ pub async fn visitor(ctx: &Ctx, data: Value) -> Outcome {
     );
     out.insert("queryType".into(), json!(s.query_type));
     out.insert("department".into(), json!(s.department));
+    out.insert("pageUrl".into(), json!(s.page_url));
     out.insert("status".into(), json!(s.status.as_str()));
     out.insert("startedAt".into(), json!(format_millis(s.started_at)));
     out.insert("endedAt".into(), json!(s.ended_at.map(format_millis)));

@@ -31,6 +31,8 @@ struct Start {
     email: Option<Value>,
     query_type: Option<Value>,
     message: Option<Value>,
+    /// The page the widget was opened on (optional; shown to the agent).
+    page_url: Option<Value>,
 }
 
 /// A required string field, named in the error.
@@ -57,6 +59,11 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
         ));
     }
     let email = validate::email(field("email", &form.email)?).map_err(|e| prefixed("email", e))?;
+    let page_url = match &form.page_url {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => Some(validate::page_url(u)?),
+        Some(_) => return Err(ChatError::invalid("pageUrl: must be a string")),
+    };
     let query_type = field("queryType", &form.query_type)?;
     let department = department_for(query_type).ok_or_else(|| {
         ChatError::invalid(
@@ -126,6 +133,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
                 ended_at: None,
                 rating: None,
                 rating_comment: None,
+                page_url,
             }),
             at: now,
         })

@@ -780,6 +780,8 @@ impl Store for PgStore {
                         &s.query_type,
                         &s.department,
                     ]
+                    .into_iter()
+                    .chain(s.page_url.as_deref())
                 })),
         )?;
         let ob = self.outbox_on();
@@ -794,7 +796,7 @@ impl Store for PgStore {
             .prepare_cached(
                 "INSERT INTO conversations (id, kind, name, created_by, created_at, last_activity_at, \
                  direct_key, visitor_id, visitor_name, visitor_email, query_type, department, agent_id, \
-                 status, started_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 status, started_at, page_url) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                  ON CONFLICT (direct_key) DO NOTHING",
             )
             .await?;
@@ -816,6 +818,7 @@ impl Store for PgStore {
                     &s.and_then(|s| s.agent_id.as_ref()),
                     &s.map(|s| s.status.as_str()),
                     &s.map(|s| s.started_at),
+                    &s.and_then(|s| s.page_url.as_ref()),
                 ],
             )
             .await?;

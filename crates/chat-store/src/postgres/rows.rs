@@ -13,11 +13,11 @@ pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.author_id, 
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.name, c.created_by, c.created_at, \
     c.last_activity_at, c.visitor_id, c.visitor_name, c.visitor_email, c.query_type, \
-    c.department, c.agent_id, c.status, c.started_at, c.ended_at, c.rating, c.rating_comment, \
+    c.department, c.agent_id, c.status, c.started_at, c.ended_at, c.rating, c.rating_comment, c.page_url, \
     ARRAY(SELECT p.user_id FROM participants p WHERE p.conversation_id = c.id \
           ORDER BY p.joined_at, p.user_id)";
 /// How many columns [`CONVERSATION_COLUMNS`] has (the participants included).
-pub(crate) const CONVERSATION_WIDTH: usize = 18;
+pub(crate) const CONVERSATION_WIDTH: usize = 19;
 
 pub(crate) fn get<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> StoreResult<T> {
     r.try_get(i)
@@ -91,6 +91,7 @@ pub(crate) fn conversation(r: &Row) -> StoreResult<ConversationRecord> {
             ended_at: get(r, 14)?,
             rating: rating.and_then(|v| u8::try_from(v).ok()),
             rating_comment: get(r, 16)?,
+            page_url: get(r, 17)?,
         })
     } else {
         None
@@ -102,7 +103,7 @@ pub(crate) fn conversation(r: &Row) -> StoreResult<ConversationRecord> {
         created_by: get(r, 3)?,
         created_at: get(r, 4)?,
         last_activity_at: get(r, 5)?,
-        participants: get(r, 17)?,
+        participants: get(r, 18)?,
         support,
     })
 }

@@ -105,6 +105,10 @@ const MIGRATIONS: &[&str] = &[
         parked_at BIGINT NOT NULL
     );
     "#,
+    // 2: the page a support visitor came from (the agent's visitor panel).
+    r#"
+    ALTER TABLE conversations ADD COLUMN page_url TEXT;
+    "#,
 ];
 
 /// Brings the database to the newest schema, in one transaction.

@@ -537,7 +537,7 @@ impl Store for SqliteStore {
             c.prepare_cached(
                 "INSERT INTO conversations (id, kind, name, created_by, created_at, last_activity_at, \
                  direct_key, visitor_id, visitor_name, visitor_email, query_type, department, agent_id, \
-                 status, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 status, started_at, page_url) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 new.id,
@@ -554,6 +554,7 @@ impl Store for SqliteStore {
                 s.and_then(|s| s.agent_id.as_ref()),
                 s.map(|s| s.status.as_str()),
                 s.map(|s| s.started_at),
+                s.and_then(|s| s.page_url.as_ref()),
             ])?;
             let mut stmt = c.prepare_cached(
                 "INSERT OR IGNORE INTO participants (conversation_id, user_id, joined_at) VALUES (?1, ?2, ?3)",

@@ -60,7 +60,7 @@ pub fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
 
 const CONVERSATION_COLUMNS: &str = "id, kind, name, created_by, created_at, last_activity_at, \
     visitor_id, visitor_name, visitor_email, query_type, department, agent_id, status, \
-    started_at, ended_at, rating, rating_comment";
+    started_at, ended_at, rating, rating_comment, page_url";
 
 pub fn get_conversation(conn: &Connection, id: &str) -> StoreResult<Option<ConversationRecord>> {
     let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1");
@@ -122,6 +122,7 @@ fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<ConversationRecord> {
             ended_at: r.get(14)?,
             rating: rating.and_then(|v| u8::try_from(v).ok()),
             rating_comment: r.get(16)?,
+            page_url: r.get(17)?,
         })
     } else {
         None

@@ -120,6 +120,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP INDEX messages_revised;
     CREATE INDEX messages_pos ON messages(conversation_id, pos);
     "#,
+    // 5: the page a support visitor came from (the agent's visitor panel).
+    r#"
+    ALTER TABLE conversations ADD COLUMN page_url TEXT;
+    "#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

@@ -550,6 +550,7 @@ pub async fn support_bookkeeping(b: &dyn Backend) {
             ended_at: None,
             rating: None,
             rating_comment: None,
+            page_url: (visitor == "guest_1").then(|| "https://seitech.example/courses/py".into()),
         }),
         at,
     };
@@ -570,6 +571,14 @@ pub async fn support_bookkeeping(b: &dyn Backend) {
         queued.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
         vec![first.id.as_str(), second.id.as_str()],
         "oldest first"
+    );
+    assert_eq!(
+        queued
+            .iter()
+            .map(|c| c.support.as_ref().and_then(|s| s.page_url.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![Some("https://seitech.example/courses/py"), None],
+        "the page the visitor came from is kept"
     );
     assert!(!s.agent_served("5", "guest_1").await.unwrap());
     let r = s

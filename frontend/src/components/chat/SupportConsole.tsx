@@ -33,6 +33,8 @@ export interface VisitorInfo {
   visitor: { id: string; name: string; email: string };
   queryType: string;
   department: string;
+  /** The page the visitor opened the widget on, when known. */
+  pageUrl: string | null;
   status: string;
   startedAt: string;
   endedAt: string | null;
@@ -269,6 +271,14 @@ export function VisitorPanel({ roomId }: { roomId: string }) {
       <p data-testid="visitor-topic">
         {TOPIC_LABELS[info.queryType] ?? info.queryType} · {info.department} department · {waited}
       </p>
+      {info.pageUrl && /^https?:\/\//i.test(info.pageUrl) && (
+        <p className="truncate" data-testid="visitor-page">
+          Came from{' '}
+          <a className="text-chat-primary underline" href={info.pageUrl} target="_blank" rel="noopener noreferrer">
+            {info.pageUrl}
+          </a>
+        </p>
+      )}
       <details data-testid="visitor-earlier">
         <summary className="cursor-pointer">Earlier chats ({info.earlier.length})</summary>
         <ul className="mt-1 space-y-0.5">

@@ -20,6 +20,8 @@ export interface SupportStartInput {
   email: string;
   queryType: QueryType;
   message?: string;
+  /** The page the widget was opened on; startSupport fills it in from the browser. */
+  pageUrl?: string;
 }
 
 export interface SupportStartResult {

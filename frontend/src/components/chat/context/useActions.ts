@@ -28,6 +28,14 @@ export interface ActionDeps {
 /** Everything but Web Push (`usePush`). */
 export type CoreActions = Omit<ChatActions, 'enablePush' | 'disablePush'>;
 
+/** The page the visitor is on, for the agent's visitor panel: an http(s) URL
+ *  the gateway accepts (at most 2048 bytes), or nothing. */
+function currentPage(): string | undefined {
+  if (typeof window === 'undefined') return undefined;
+  const href = window.location?.href ?? '';
+  return /^https?:\/\/[^/]/i.test(href) && href.length <= 2048 ? href : undefined;
+}
+
 export function useActions({ url, token, dispatch, stateRef, socketRef, tabRef, outbox }: ActionDeps): CoreActions {
   const typingSent = useRef<Record<string, number>>({});
 
@@ -287,7 +295,8 @@ export function useActions({ url, token, dispatch, stateRef, socketRef, tabRef, 
   // ------------------------------------------------------------ support
   const startSupport = useCallback(
     async (input: SupportStartInput) => {
-      const ack = await request<SupportStartResult>('support:start', input);
+      const pageUrl = input.pageUrl ?? currentPage();
+      const ack = await request<SupportStartResult>('support:start', pageUrl ? { ...input, pageUrl } : input);
       if (ack.ok && ack.conversation) {
         dispatch({ type: 'conversation/upsert', conversation: ack.conversation });
         if (ack.status === 'queued') dispatch({ type: 'support/queued', roomId: ack.conversation.id, position: ack.position ?? null });
