@@ -217,8 +217,9 @@ async fn enqueue(
     Ok(())
 }
 
+/// One conversation, through a pooled client or inside a transaction.
 async fn get_conversation(
-    c: &deadpool_postgres::ClientWrapper,
+    c: &impl deadpool_postgres::GenericClient,
     id: &str,
 ) -> StoreResult<Option<ConversationRecord>> {
     let stmt = c
@@ -227,21 +228,6 @@ async fn get_conversation(
         ))
         .await?;
     c.query_opt(&stmt, &[&id])
-        .await?
-        .map(|r| conversation(&r))
-        .transpose()
-}
-
-async fn get_conversation_tx(
-    tx: &Transaction<'_>,
-    id: &str,
-) -> StoreResult<Option<ConversationRecord>> {
-    let stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1"
-        ))
-        .await?;
-    tx.query_opt(&stmt, &[&id])
         .await?
         .map(|r| conversation(&r))
         .transpose()
@@ -828,7 +814,7 @@ impl Store for PgStore {
                 .prepare_cached("SELECT id FROM conversations WHERE direct_key = $1")
                 .await?;
             let existing: String = tx.query_one(&stmt, &[&key]).await?.get(0);
-            let record = get_conversation_tx(&tx, &existing)
+            let record = get_conversation(&tx, &existing)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             tx.commit().await?;
@@ -842,7 +828,7 @@ impl Store for PgStore {
             .await?;
         tx.execute(&stmt, &[&new.id, &new.participants, &new.at])
             .await?;
-        let record = get_conversation_tx(&tx, &new.id)
+        let record = get_conversation(&tx, &new.id)
             .await?
             .ok_or(StoreError::NotFound)?;
         if let Some(p) = positions.as_mut() {
@@ -897,7 +883,7 @@ impl Store for PgStore {
             .execute(&stmt, &[&conversation_id, &user_id, &now_millis()])
             .await?;
         if let (1, Some(mut p)) = (n, positions.take()) {
-            let record = get_conversation_tx(&tx, conversation_id)
+            let record = get_conversation(&tx, conversation_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let item = outbox_items::conversation_state(&record);
@@ -1063,7 +1049,7 @@ impl Store for PgStore {
             ],
         )
         .await?;
-        let record = get_conversation_tx(&tx, conv)
+        let record = get_conversation(&tx, conv)
             .await?
             .ok_or(StoreError::NotFound)?;
         if let Some(mut p) = positions.take() {
