@@ -4,7 +4,12 @@
 //! a round trip to Odoo, and ids sort in the order a node stores them. The `uuid`
 //! crate's `now_v7` keeps a process-wide counter, which makes ids strictly
 //! increasing even within one millisecond (tested below).
+//!
+//! Code whose decisions depend on the time (the support desk's waits and
+//! agents' last activity) reads it from a [`Clock`], so that tests set the
+//! time instead of waiting for it.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -15,6 +20,46 @@ pub type Millis = i64;
 pub fn now_millis() -> Millis {
     let now = OffsetDateTime::now_utc();
     (now.unix_timestamp_nanos() / 1_000_000) as Millis
+}
+
+/// Where a component reads the time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Millis;
+}
+
+/// The system's clock ([`now_millis`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        now_millis()
+    }
+}
+
+/// A clock that moves only when told to: tests use it to make time pass
+/// without sleeping.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(now: Millis) -> Self {
+        Self(AtomicI64::new(now))
+    }
+
+    pub fn set(&self, now: Millis) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, by: Millis) {
+        self.0.fetch_add(by, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// A new time-ordered id, as its canonical lowercase string (which sorts like the id).
@@ -69,6 +114,16 @@ mod tests {
         let at = id_millis(&id).unwrap();
         assert!(before <= at && at <= after);
         assert_eq!(id_millis("not-a-uuid"), None);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told() {
+        let clock = ManualClock::at(1_000);
+        assert_eq!(clock.now(), 1_000);
+        clock.advance(250);
+        assert_eq!(clock.now(), 1_250);
+        clock.set(5);
+        assert_eq!(clock.now(), 5);
     }
 
     #[test]

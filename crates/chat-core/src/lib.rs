@@ -14,6 +14,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod identity;
+pub mod ids;
 pub mod model;
 pub mod policy;
 pub mod rights;
@@ -23,4 +24,5 @@ pub mod validate;
 
 pub use error::{ChatError, ErrorCode};
 pub use identity::Identity;
+pub use ids::{ConversationId, ConversationIdKind, UserId};
 pub use role::Role;

@@ -4,7 +4,7 @@
 
 use crate::error::{ChatError, ChatResult};
 use crate::model::ConversationType;
-use crate::Role;
+use crate::{ConversationId, Role};
 
 /// A party as the policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -120,15 +120,9 @@ pub fn may_act(user: Party, kind: ConversationType) -> bool {
     may_post(user, kind)
 }
 
-/// The prefix of the broadcast channels' ids (`broadcast-all`, `broadcast-<role>`).
-pub const BROADCAST_PREFIX: &str = "broadcast-";
-
 /// The broadcast channel of an audience (`None`: every signed-in user).
 pub fn broadcast_channel_id(audience: Option<Role>) -> String {
-    match audience {
-        None => format!("{BROADCAST_PREFIX}all"),
-        Some(r) => format!("{BROADCAST_PREFIX}{r}"),
-    }
+    ConversationId::broadcast(audience).into_string()
 }
 
 /// Is `user` a member of a channel? A broadcast channel's members are its
@@ -136,7 +130,7 @@ pub fn broadcast_channel_id(audience: Option<Role>) -> String {
 /// `broadcast-admin`, whatever the stored participant list says); any other
 /// channel's are its participants.
 pub fn channel_member(channel_id: &str, role: Role, is_guest: bool, is_participant: bool) -> bool {
-    if channel_id.starts_with(BROADCAST_PREFIX) {
+    if ConversationId::is_broadcast_id(channel_id) {
         !is_guest
             && (channel_id == broadcast_channel_id(None)
                 || channel_id == broadcast_channel_id(Some(role)))
