@@ -14,7 +14,13 @@
 //!   the creation position of the message the client names, by position, and
 //!   so never skips a change that committed late (docs/protocol.md, "The
 //!   sync cursor").
+//!
+//! Beside the chat itself the store keeps what else the gateway persists,
+//! so every node sees it: attachment metadata ([`AttachmentStore`]) and
+//! notification state ([`NotificationStore`]), both part of [`Store`].
 
+pub mod attachments;
+pub mod notifications;
 pub mod outbox_items;
 pub mod postgres;
 pub mod records;
@@ -26,6 +32,8 @@ use chat_core::model::{ConversationType, Message, Reactions};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+pub use attachments::{AttachmentRecord, AttachmentStore, SweptAttachments};
+pub use notifications::{NotificationStore, PushSubscriptionRecord};
 pub use records::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +72,7 @@ pub struct Page {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AttachmentStore + NotificationStore + Send + Sync + 'static {
     /// From now on, every change also queues its ingest item for Odoo, in the
     /// same transaction (Odoo mode).
     fn enable_outbox(&self);

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 /// Odoo knows users by `res.users` id; guests and the system are not users there.
 fn is_odoo_user(id: &str) -> bool {
-    !id.starts_with("guest_") && id != "system"
+    chat_core::UserId::is_odoo_user_id(id)
 }
 
 /// The whole state of a conversation (ingest upserts it).

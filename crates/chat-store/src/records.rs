@@ -54,6 +54,24 @@ pub struct SupportRecord {
     pub page_url: Option<String>,
 }
 
+/// The wire's view of a support chat: every field clients see, one place
+/// (the rating's comment and the page stay with the staff's own views).
+impl From<&SupportRecord> for chat_core::model::SupportInfo {
+    fn from(s: &SupportRecord) -> Self {
+        Self {
+            visitor_id: s.visitor_id.clone(),
+            visitor_name: s.visitor_name.clone(),
+            visitor_email: s.visitor_email.clone(),
+            query_type: s.query_type.clone(),
+            department: s.department.clone(),
+            agent_id: s.agent_id.clone(),
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            rating: s.rating,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRecord {
     pub id: String,
@@ -115,6 +133,26 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
+    /// The message as a store holds it right after the insert: no edit,
+    /// no reaction, not deleted.
+    pub fn into_stored(self) -> Message {
+        Message {
+            id: self.id,
+            room_id: self.conversation_id,
+            author_id: self.author_id,
+            author_name: self.author_name,
+            content: self.content,
+            kind: self.kind,
+            attachments: self.attachments,
+            parent_id: self.parent_id,
+            client_id: self.client_id,
+            created_at: self.at,
+            edited_at: None,
+            reactions: Default::default(),
+            deleted_at: None,
+        }
+    }
+
     /// A message with a fresh id, written now, with no attachments, parent
     /// or client id (system messages, broadcasts, a support form's first line).
     pub fn plain(
@@ -151,5 +189,43 @@ impl Appended {
         match self {
             Appended::New(m) | Appended::Duplicate(m) => m,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_core::model::SupportInfo;
+
+    #[test]
+    fn the_wire_shows_every_support_field_but_the_staff_only_ones() {
+        let record = SupportRecord {
+            visitor_id: "guest_1".into(),
+            visitor_name: "Pia".into(),
+            visitor_email: "pia@example.org".into(),
+            query_type: "billing".into(),
+            department: "billing".into(),
+            agent_id: Some("6".into()),
+            status: SupportStatus::Ended,
+            started_at: 1_000,
+            ended_at: Some(2_000),
+            rating: Some(4),
+            rating_comment: Some("quick".into()),
+            page_url: Some("https://example.org/pricing".into()),
+        };
+        assert_eq!(
+            SupportInfo::from(&record),
+            SupportInfo {
+                visitor_id: "guest_1".into(),
+                visitor_name: "Pia".into(),
+                visitor_email: "pia@example.org".into(),
+                query_type: "billing".into(),
+                department: "billing".into(),
+                agent_id: Some("6".into()),
+                started_at: 1_000,
+                ended_at: Some(2_000),
+                rating: Some(4),
+            }
+        );
     }
 }

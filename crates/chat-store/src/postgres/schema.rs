@@ -109,6 +109,45 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE conversations ADD COLUMN page_url TEXT;
     "#,
+    // 3: attachment metadata, the rooms an attachment was sent in, Web Push
+    // subscriptions and notification windows: what a single node kept in
+    // `media.db` and `notify.db`, now shared by every node (the SQLite
+    // store's migration 6).
+    r#"
+    CREATE TABLE attachments (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        sha256 TEXT COLLATE "C" NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        uploader TEXT COLLATE "C" NOT NULL,
+        created_at BIGINT NOT NULL,
+        attached_at BIGINT,
+        thumbnail BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX attachments_sha256 ON attachments(sha256);
+    CREATE INDEX attachments_unattached ON attachments(created_at) WHERE attached_at IS NULL;
+    CREATE INDEX attachments_uploader ON attachments(uploader, created_at);
+    CREATE TABLE attachment_rooms (
+        attachment_id TEXT COLLATE "C" NOT NULL REFERENCES attachments(id) ON DELETE CASCADE,
+        room_id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (attachment_id, room_id)
+    );
+    CREATE TABLE push_subscriptions (
+        endpoint TEXT COLLATE "C" PRIMARY KEY,
+        user_id TEXT COLLATE "C" NOT NULL,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id, created_at);
+    CREATE TABLE notify_windows (
+        user_id TEXT COLLATE "C" NOT NULL,
+        conversation_id TEXT COLLATE "C" NOT NULL,
+        opened_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    );
+    "#,
 ];
 
 /// Brings the database to the newest schema, in one transaction.

@@ -124,6 +124,46 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE conversations ADD COLUMN page_url TEXT;
     "#,
+    // 6: what the gateway kept in files of its own (`media.db`, `notify.db`)
+    // moves into the store, so that every node sees it: attachment metadata
+    // (the bytes stay files, by SHA-256, see chat_media::Blobs), the rooms
+    // an attachment was sent in, Web Push subscriptions and the
+    // notification windows.
+    r#"
+    CREATE TABLE attachments (
+        id TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        uploader TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attached_at INTEGER,
+        thumbnail INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX attachments_sha256 ON attachments(sha256);
+    CREATE INDEX attachments_unattached ON attachments(created_at) WHERE attached_at IS NULL;
+    CREATE INDEX attachments_uploader ON attachments(uploader, created_at);
+    CREATE TABLE attachment_rooms (
+        attachment_id TEXT NOT NULL REFERENCES attachments(id) ON DELETE CASCADE,
+        room_id TEXT NOT NULL,
+        PRIMARY KEY (attachment_id, room_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE push_subscriptions (
+        endpoint TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id, created_at);
+    CREATE TABLE notify_windows (
+        user_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

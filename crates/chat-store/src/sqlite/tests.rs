@@ -2,8 +2,10 @@
 //! store must do is in the contract suite (`tests/contract/`), which runs
 //! against this store too.
 
+use super::history::sync_sql;
 use super::*;
 use chat_core::clock::new_id;
+use rusqlite::params;
 
 #[test]
 fn migrations_are_idempotent() {

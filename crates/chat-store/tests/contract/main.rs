@@ -1,11 +1,18 @@
-//! The store contract suite: every test of `contract/suite.rs` runs against
-//! the SQLite store and against the PostgreSQL store (a real server, see
+//! The store contract suite: every test re-exported by `contract/suite.rs`
+//! (one file per area: messages, conversations, sync, durability, outbox,
+//! media) runs against the SQLite store and against the PostgreSQL store (a real server, see
 //! `contract/backends.rs`), plus what only exists with several nodes on one
 //! database (the outbox drained by several nodes) and the proof that the
 //! concurrency test catches a store that hands out positions before commit.
 
 mod backends;
+mod conversations;
+mod durability;
+mod media;
+mod messages;
+mod outbox;
 mod suite;
+mod sync;
 
 use backends::Backend;
 
@@ -77,6 +84,12 @@ contract!(
     the_store_assigns_message_ids_not_the_caller,
     the_appended_message_is_what_a_read_returns,
     sync_never_skips_a_message_committed_late,
+    attachments_are_claimed_only_by_their_uploader,
+    attachment_usage_counts_an_uploaders_recent_uploads,
+    the_attachment_sweep_takes_only_old_unattached_uploads,
+    concurrent_claims_and_sweeps_never_lose_a_claimed_upload,
+    push_subscriptions_are_kept_per_user,
+    notification_windows_open_once_per_window,
 );
 
 /// A database that cannot be reached is `Unavailable` at once, and a
