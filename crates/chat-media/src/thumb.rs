@@ -4,7 +4,7 @@
 //! A small file can declare a huge image (a 231 KB PNG of 9000 × 9000 pixels
 //! decodes to 243 MB): the size the header declares is checked against
 //! [`DecodeLimits`] before any pixel is decoded. How many decodes run at once
-//! is bounded by the caller (`MediaStore::decode_slots`).
+//! is bounded by the caller (`Blobs::decode_slots`).
 
 use crate::sniff::Kind;
 use crate::{MediaError, MediaResult};

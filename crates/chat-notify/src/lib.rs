@@ -1,8 +1,10 @@
-//! Offline notifications (protocol §7): Web Push subscriptions per user
-//! ([`Subscriptions`], SQLite), the sender ([`WebPusher`]: VAPID-signed,
-//! aes128gcm-encrypted, RFC 8030/8291/8292 through the `web-push` crate), and
-//! the [`RateGate`] that lets at most one notification per conversation per
-//! user through in a window.
+//! Offline notifications (protocol §7): the `push:subscribe` payload and its
+//! checks ([`Subscription`]), and the sender ([`WebPusher`]: VAPID-signed,
+//! aes128gcm-encrypted, RFC 8030/8291/8292 through the `web-push` crate).
+//! The subscriptions and the notification windows (at most one notification
+//! per conversation per user in a window) are kept by the store
+//! (`chat_store::NotificationStore`), so every node sees them; an old
+//! per-node `notify.db` is imported once ([`legacy`]).
 //!
 //! Push endpoints are URLs a client chooses, which the gateway then POSTs to:
 //! they must be https and reach only public addresses ([`endpoint_ip_allowed`]),
@@ -12,14 +14,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use parking_lot::Mutex;
-use rusqlite::{params, Connection};
+use chat_store::PushSubscriptionRecord;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub mod legacy;
 use web_push::{
     ContentEncoding, PartialVapidSignatureBuilder, SubscriptionInfo, VapidSignatureBuilder,
     WebPushMessageBuilder,
@@ -30,7 +31,9 @@ pub enum NotifyError {
     #[error("{0}")]
     Invalid(String),
     #[error("storage: {0}")]
-    Db(#[from] rusqlite::Error),
+    Store(#[from] chat_store::StoreError),
+    #[error("old notify.db: {0}")]
+    Legacy(#[from] rusqlite::Error),
     #[error("push: {0}")]
     Push(String),
     /// The push service says the subscription no longer exists (404/410).
@@ -206,122 +209,24 @@ impl Subscription {
     }
 }
 
-/// Web Push subscriptions per user, in their own SQLite file.
-pub struct Subscriptions {
-    db: Mutex<Connection>,
-}
-
-impl Subscriptions {
-    pub fn open(path: &Path) -> Result<Self, NotifyError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS push_subscriptions (
-                endpoint TEXT PRIMARY KEY,
-                user_id TEXT NOT NULL,
-                p256dh TEXT NOT NULL,
-                auth TEXT NOT NULL,
-                created_at INTEGER NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions(user_id);",
-        )?;
-        Ok(Self {
-            db: Mutex::new(conn),
-        })
-    }
-
-    /// Keeps a subscription for `user` (an endpoint belongs to one user: the
-    /// browser that re-subscribes under another login moves it).
-    pub fn add(&self, user: &str, s: &Subscription, now_ms: i64) -> Result<(), NotifyError> {
-        self.db.lock().execute(
-            "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(endpoint) DO UPDATE SET user_id = ?2, p256dh = ?3, auth = ?4",
-            params![s.endpoint, user, s.keys.p256dh, s.keys.auth, now_ms],
-        )?;
-        Ok(())
-    }
-
-    /// Removes `user`'s subscription with this endpoint; `false` when `user`
-    /// has none with it (another user's subscription is never touched).
-    pub fn remove_for_user(&self, user: &str, endpoint: &str) -> Result<bool, NotifyError> {
-        let n = self.db.lock().execute(
-            "DELETE FROM push_subscriptions WHERE endpoint = ?1 AND user_id = ?2",
-            params![endpoint, user],
-        )?;
-        Ok(n > 0)
-    }
-
-    /// Removes a subscription whoever it belongs to (the push service said it is gone).
-    pub fn remove(&self, endpoint: &str) -> Result<(), NotifyError> {
-        self.db.lock().execute(
-            "DELETE FROM push_subscriptions WHERE endpoint = ?1",
-            [endpoint],
-        )?;
-        Ok(())
-    }
-
-    pub fn for_user(&self, user: &str) -> Result<Vec<Subscription>, NotifyError> {
-        let db = self.db.lock();
-        let mut st = db.prepare_cached(
-            "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE user_id = ?1 ORDER BY created_at",
-        )?;
-        let rows = st
-            .query_map([user], |r| {
-                Ok(Subscription {
-                    endpoint: r.get(0)?,
-                    keys: Keys {
-                        p256dh: r.get(1)?,
-                        auth: r.get(2)?,
-                    },
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+impl From<Subscription> for PushSubscriptionRecord {
+    fn from(s: Subscription) -> Self {
+        PushSubscriptionRecord {
+            endpoint: s.endpoint,
+            p256dh: s.keys.p256dh,
+            auth: s.keys.auth,
+        }
     }
 }
 
-/// At most one notification per `(user, conversation)` per window.
-pub struct RateGate {
-    window: Duration,
-    last: Mutex<HashMap<(String, String), Instant>>,
-}
-
-impl RateGate {
-    pub fn new(window: Duration) -> Self {
-        Self {
-            window,
-            last: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// True (and the window starts) when `user` may be notified about `room` at `now`.
-    pub fn allow(&self, user: &str, room: &str, now: Instant) -> bool {
-        let mut last = self.last.lock();
-        if last.len() > 100_000 {
-            let window = self.window;
-            last.retain(|_, t| now.saturating_duration_since(*t) < window);
-        }
-        let key = (user.to_owned(), room.to_owned());
-        match last.get(&key) {
-            Some(t) if now.saturating_duration_since(*t) < self.window => false,
-            _ => {
-                last.insert(key, now);
-                true
-            }
-        }
-    }
-
-    /// Gives back the window opened at `opened` when nothing could be
-    /// delivered in it (SMTP or every push service failed), so the next
-    /// message tries again instead of the user hearing nothing for a whole
-    /// window. A window opened since by someone else is left alone.
-    pub fn release(&self, user: &str, room: &str, opened: Instant) {
-        let mut last = self.last.lock();
-        let key = (user.to_owned(), room.to_owned());
-        if last.get(&key) == Some(&opened) {
-            last.remove(&key);
+impl From<PushSubscriptionRecord> for Subscription {
+    fn from(r: PushSubscriptionRecord) -> Self {
+        Subscription {
+            endpoint: r.endpoint,
+            keys: Keys {
+                p256dh: r.p256dh,
+                auth: r.auth,
+            },
         }
     }
 }
@@ -442,34 +347,6 @@ mod tests {
     }
 
     #[test]
-    fn one_notification_per_conversation_per_user_per_window() {
-        let gate = RateGate::new(Duration::from_secs(300));
-        let t0 = Instant::now();
-        assert!(gate.allow("u1", "r1", t0));
-        assert!(!gate.allow("u1", "r1", t0 + Duration::from_secs(10)));
-        assert!(gate.allow("u1", "r2", t0), "another conversation");
-        assert!(gate.allow("u2", "r1", t0), "another user");
-        assert!(!gate.allow("u1", "r1", t0 + Duration::from_secs(299)));
-        assert!(gate.allow("u1", "r1", t0 + Duration::from_secs(300)));
-        assert!(!gate.allow("u1", "r1", t0 + Duration::from_secs(301)));
-    }
-
-    #[test]
-    fn a_released_window_lets_the_next_message_notify() {
-        let gate = RateGate::new(Duration::from_secs(300));
-        let t0 = Instant::now();
-        assert!(gate.allow("u1", "r1", t0));
-        gate.release("u1", "r1", t0);
-        let t1 = t0 + Duration::from_secs(1);
-        assert!(gate.allow("u1", "r1", t1), "released: the next one goes");
-        gate.release("u1", "r1", t0);
-        assert!(
-            !gate.allow("u1", "r1", t1 + Duration::from_secs(1)),
-            "a stale release does not reopen a newer window"
-        );
-    }
-
-    #[test]
     fn subscriptions_are_validated() {
         assert!(sub("https://push.example/abc").validate(false).is_ok());
         assert!(sub("http://127.0.0.1:9/abc").validate(false).is_err());
@@ -549,41 +426,6 @@ mod tests {
             .unwrap()
             .collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
-    }
-
-    #[test]
-    fn subscriptions_are_kept_per_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let subs = Subscriptions::open(&dir.path().join("n.db")).unwrap();
-        subs.add("1", &sub("https://a/1"), 1).unwrap();
-        subs.add("1", &sub("https://a/2"), 2).unwrap();
-        subs.add("2", &sub("https://a/3"), 3).unwrap();
-        assert_eq!(subs.for_user("1").unwrap().len(), 2);
-        subs.add("2", &sub("https://a/2"), 4).unwrap();
-        assert_eq!(subs.for_user("1").unwrap(), vec![sub("https://a/1")]);
-        subs.remove("https://a/1").unwrap();
-        assert!(subs.for_user("1").unwrap().is_empty());
-        assert_eq!(subs.for_user("2").unwrap().len(), 2);
-    }
-
-    #[test]
-    fn a_user_removes_only_its_own_subscription() {
-        let dir = tempfile::tempdir().unwrap();
-        let subs = Subscriptions::open(&dir.path().join("n.db")).unwrap();
-        subs.add("1", &sub("https://a/1"), 1).unwrap();
-        subs.add("2", &sub("https://a/2"), 2).unwrap();
-        assert!(
-            !subs.remove_for_user("1", "https://a/2").unwrap(),
-            "not its own"
-        );
-        assert_eq!(subs.for_user("2").unwrap(), vec![sub("https://a/2")]);
-        assert!(!subs.remove_for_user("1", "https://a/none").unwrap());
-        assert!(subs.remove_for_user("1", "https://a/1").unwrap());
-        assert!(subs.for_user("1").unwrap().is_empty());
-        assert!(
-            !subs.remove_for_user("1", "https://a/1").unwrap(),
-            "already gone"
-        );
     }
 
     #[test]
