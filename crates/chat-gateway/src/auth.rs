@@ -3,7 +3,7 @@
 //! client as the same "Authentication failed", so nothing about the reason leaks.
 
 use chat_core::clock::now_millis;
-use chat_core::{Identity, Role};
+use chat_core::{Identity, Role, UserId};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,10 @@ impl Authenticator {
     }
 
     /// Resolves a handshake token. `None` or empty: a brand-new guest.
-    pub fn identify(&self, token: Option<&str>) -> Result<(Identity, Option<String>), AuthFailed> {
+    pub(crate) fn identify(
+        &self,
+        token: Option<&str>,
+    ) -> Result<(Identity, Option<String>), AuthFailed> {
         let token = token.map(str::trim).unwrap_or_default();
         if token.is_empty() {
             let identity = new_guest();
@@ -90,20 +93,19 @@ impl Authenticator {
         }
         if c.typ.as_deref() == Some(GUEST_TOKEN_TYPE) {
             // A guest token can only ever name a guest.
-            if !user_id.starts_with("guest_") {
+            if !UserId::is_guest_id(&user_id) {
                 return Err(AuthFailed);
             }
             let identity = Identity {
                 user_id,
                 name,
                 role: Role::Public,
-                is_guest: true,
                 department: None,
                 email: None,
             };
             return Ok((identity, Some(token.to_owned())));
         }
-        if user_id.starts_with("guest_") {
+        if UserId::is_guest_id(&user_id) {
             return Err(AuthFailed);
         }
         let role: Role = c.role.parse().map_err(|_| AuthFailed)?;
@@ -112,7 +114,6 @@ impl Authenticator {
                 user_id,
                 name,
                 role,
-                is_guest: false,
                 department: c.department,
                 email: c.email,
             },
@@ -160,10 +161,9 @@ impl Authenticator {
 fn new_guest() -> Identity {
     let random: u64 = rand::rng().random();
     Identity {
-        user_id: format!("guest_{}_{:012x}", now_millis(), random & 0xffff_ffff_ffff),
+        user_id: UserId::new_guest(now_millis(), random).into_string(),
         name: "Guest".into(),
         role: Role::Public,
-        is_guest: true,
         department: None,
         email: None,
     }
@@ -208,18 +208,18 @@ pub(crate) fn staff_like_name(name: &str) -> bool {
 }
 
 /// A random secret for demo mode when none is configured.
-pub fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The file in the data directory that keeps demo mode's secret.
-pub const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
+pub(crate) const DEMO_SECRET_FILE: &str = "demo-jwt-secret";
 
 /// Demo mode's secret when none is configured: made once and kept in the
 /// data directory (readable by the owner only), so tokens survive a restart
 /// as they do with a configured `JWT_SECRET`.
-pub fn demo_secret(data_dir: &std::path::Path) -> std::io::Result<String> {
+pub(crate) fn demo_secret(data_dir: &std::path::Path) -> std::io::Result<String> {
     use std::io::Write;
     std::fs::create_dir_all(data_dir)?;
     let path = data_dir.join(DEMO_SECRET_FILE);
@@ -291,11 +291,11 @@ mod tests {
     fn no_token_makes_a_guest_that_can_come_back() {
         let a = auth();
         let (guest, token) = a.identify(None).unwrap();
-        assert!(guest.is_guest && guest.user_id.starts_with("guest_"));
+        assert!(guest.is_guest() && UserId::is_guest_id(&guest.user_id));
         assert_eq!(guest.role, Role::Public);
         let (again, _) = a.identify(token.as_deref()).unwrap();
         assert_eq!(again.user_id, guest.user_id);
-        assert!(again.is_guest);
+        assert!(again.is_guest());
     }
 
     #[test]
@@ -307,7 +307,7 @@ mod tests {
             (who.user_id.as_str(), who.name.as_str(), who.role),
             ("42", "Ada", Role::Instructor)
         );
-        assert!(guest_token.is_none() && !who.is_guest);
+        assert!(guest_token.is_none() && !who.is_guest());
     }
 
     #[test]
@@ -386,7 +386,6 @@ mod tests {
             user_id: "9".into(),
             name: "Root".into(),
             role: Role::Public,
-            is_guest: true,
             department: None,
             email: None,
         };

@@ -68,6 +68,18 @@ pub struct Config {
     /// How long a disconnected support agent still counts as online.
     #[arg(long, env = "AGENT_GRACE_SECS", default_value_t = 30)]
     pub agent_grace_secs: u64,
+    /// With REDIS_URL (the support desk shared by several nodes): a node that
+    /// stops beating (killed, cut off) has its agents' sockets dropped by the
+    /// others within this long, then their grace periods run. It beats every
+    /// third of it. See docs/cluster-desk.md.
+    #[arg(long, env = "DESK_NODE_TTL_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub desk_node_ttl_secs: u64,
+    /// With REDIS_URL: the start of every key of the shared support desk, to
+    /// keep several deployments apart on one Redis. Keep the {braces}: they
+    /// hold the desk's keys in one Redis Cluster slot.
+    #[arg(long, env = "REDIS_DESK_PREFIX", default_value = "{desk}")]
+    pub redis_desk_prefix: String,
     /// SMTP server for transcripts and email notifications, e.g. smtp://127.0.0.1:2525.
     #[arg(long, env = "SMTP_URL")]
     pub smtp_url: Option<String>,
@@ -108,9 +120,25 @@ pub struct Config {
     #[arg(long, env = "PUSH_ALLOW_HTTP")]
     pub push_allow_http: bool,
 
-    /// Redis for scale-out (not used by this build yet; see docs/protocol.md).
-    #[arg(long, env = "REDIS_URL")]
+    /// Redis, to run several gateway nodes as one (redis://host:6379, Redis
+    /// 7 or newer): room emits reach every node through the Socket.IO Redis
+    /// adapter, and presence, typing, rate limits, the support desk and cache
+    /// invalidation are shared (docs/cluster.md). Use it with DATABASE_URL
+    /// (one store for all nodes). Unset: a single node, all in this process.
+    /// See README "Several nodes".
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// This node's id, in /health, in chat_node_info (and with REDIS_URL
+    /// the `node` label of every metric), and on every log line: 1 to 64 letters, digits, '.', '_' or '-'. Default
+    /// `<hostname>-<pid>`.
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<String>,
+    /// With REDIS_URL: a node that stops without a goodbye (killed, cut off)
+    /// has its users counted out by the others within this long (nodes beat
+    /// every third of it and reap every sixth; see docs/cluster.md).
+    #[arg(long, env = "PRESENCE_TTL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub presence_ttl_secs: u64,
     /// Odoo base URL (the Odoo bridge; see docs/protocol.md).
     #[arg(long, env = "ODOO_URL")]
     pub odoo_url: Option<String>,
@@ -226,6 +254,11 @@ pub struct Config {
     /// store in DATA_DIR. See docs/gateway-cli.md.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Where attachment bytes live (`<dir>/attachments`, files named by
+    /// their SHA-256). With several nodes, a directory every node mounts.
+    /// Unset: DATA_DIR. See docs/protocol.md, "Attachments across nodes".
+    #[arg(long, env = "MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
 }
 
 /// `--trusted-proxies`: the networks of reverse proxies.
@@ -233,7 +266,7 @@ pub struct Config {
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
 impl TrustedProxies {
-    pub fn contains(&self, ip: &IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
         self.0.iter().any(|n| n.contains(ip))
     }
 }
@@ -256,7 +289,7 @@ fn parse_cidrs(s: &str) -> Result<TrustedProxies, String> {
 
 impl Config {
     /// The address to bind: `--host`, else loopback in demo mode, else all.
-    pub fn bind_host(&self) -> IpAddr {
+    pub(crate) fn bind_host(&self) -> IpAddr {
         self.host.unwrap_or(if self.demo {
             IpAddr::from([127, 0, 0, 1])
         } else {
@@ -264,7 +297,7 @@ impl Config {
         })
     }
 
-    pub fn cors_origins(&self) -> Vec<String> {
+    pub(crate) fn cors_origins(&self) -> Vec<String> {
         self.frontend_url
             .split(',')
             .map(|s| s.trim().trim_end_matches('/').to_owned())
@@ -272,7 +305,7 @@ impl Config {
             .collect()
     }
 
-    pub fn limits(&self) -> chat_core::validate::Limits {
+    pub(crate) fn limits(&self) -> chat_core::validate::Limits {
         chat_core::validate::Limits {
             max_content_chars: self.max_content_chars,
             ..Default::default()

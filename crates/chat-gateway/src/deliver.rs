@@ -1,137 +1,103 @@
-//! Sending to sockets without losing anything silently.
+//! Sending to rooms without losing anything silently: the rooms' names, and
+//! the targets every broadcast goes through.
 //!
-//! socketioxide queues at most `max_buffer_size` packets per socket (see
-//! `--socket-buffer-packets`); a send to a full queue fails and the packet is
-//! gone. A room broadcast reports such failures without saying which socket
-//! they were, so the gateway emits to each socket of the room itself and
-//! knows every one that missed a packet. Such a socket is disconnected
-//! (`io server disconnect`): its client knows it may have missed something,
-//! reconnects and catches up with `sync`. Nothing is skipped quietly.
-//!
-//! Every broadcast also goes through [`to`], which finds the default
-//! namespace without panicking: during shutdown socketioxide removes it while
-//! disconnect handlers still run, and `SocketIo::to` panics then.
+//! Every broadcast goes through [`to`] and the app's [`Fanout`], which sends
+//! to this node's sockets one by one ([`crate::send`]: a socket that missed
+//! a packet is made to resync) and, in a cluster, to the other nodes through
+//! the Redis adapter (see [`crate::fanout`], and cluster.rs).
 
+use crate::fanout::Fanout;
 use crate::state::App;
 use serde::Serialize;
-use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::SocketRef;
-use socketioxide::operators::BroadcastOperators;
-use socketioxide::{SendError, SocketError};
-use std::time::Duration;
+use serde_json::value::RawValue;
+use std::sync::Arc;
 
-/// How often an overflowed socket's disconnect is retried while its queue is
-/// still full (the disconnect packet itself needs a free slot).
-const DISCONNECT_RETRY: Duration = Duration::from_millis(10);
-/// How long it is retried. A socket whose queue stays full longer than this
-/// is closed anyway by Engine.IO's heartbeat: its ping cannot be queued.
-const DISCONNECT_RETRY_FOR: Duration = Duration::from_secs(120);
+/// The room of every socket of one user (its tabs, on every node).
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
 
-/// The sockets in `room` (of the default namespace; none once the namespace
-/// is gone, during shutdown).
+/// The room of every socket of users with this role.
+pub fn role_room(role: chat_core::Role) -> String {
+    format!("role:{role}")
+}
+
+/// Puts every open socket of a user (on every node) in a room.
+pub(crate) async fn join_user(app: &App, user_id: &str, room_id: &str) {
+    to(app, user_room(user_id)).join(room_id.to_owned()).await;
+}
+
+/// The sockets in `room` (of the default namespace, on every node).
 pub(crate) fn to(app: &App, room: String) -> Targets {
-    Targets(app.io.of("/").map(|ops| ops.to(room)))
+    to_any(app, vec![room])
 }
 
 /// The sockets in any of `rooms`; see [`to`].
 pub(crate) fn to_any(app: &App, rooms: Vec<String>) -> Targets {
-    Targets(app.io.of("/").map(|ops| ops.to(rooms)))
+    Targets {
+        fanout: app.fanout.clone(),
+        rooms,
+        except: Vec::new(),
+    }
 }
 
 /// A set of sockets to emit to; see [`to`].
-pub(crate) struct Targets(Option<BroadcastOperators<LocalAdapter>>);
+pub(crate) struct Targets {
+    fanout: Arc<dyn Fanout>,
+    rooms: Vec<String>,
+    except: Vec<String>,
+}
 
 impl Targets {
     /// Leaves out the sockets in `room`.
-    pub(crate) fn except(self, room: String) -> Self {
-        Targets(self.0.map(|ops| ops.except(room)))
+    pub(crate) fn except(mut self, room: String) -> Self {
+        self.except.push(room);
+        self
     }
 
-    /// Emits to every socket, each one on its own: a socket whose queue is
-    /// full is counted and disconnected (see the module doc). Returns how
-    /// many sockets got the packet.
+    /// Emits to every socket; this node's each on its own: a socket whose
+    /// queue is full is counted and disconnected (see the module doc).
+    /// Returns how many of this node's sockets got the packet.
     pub(crate) fn emit<T: ?Sized + Serialize>(self, event: &str, data: &T) -> usize {
-        let Some(ops) = self.0 else { return 0 };
-        let sockets = ops.sockets();
-        if sockets.len() < 2 {
-            return sockets.iter().filter(|s| emit(s, event, data)).count();
+        match encode(data) {
+            Some(encoded) => self.fanout.emit(self.rooms, self.except, event, &encoded),
+            None => 0,
         }
-        // Encoded once for the whole room, as socketioxide's own broadcast
-        // does: each socket's packet then only copies the bytes.
-        let encoded = match serde_json::value::to_raw_value(data) {
-            Ok(raw) => raw,
-            Err(e) => {
-                crate::metrics::delivery_failed();
-                tracing::error!(error = %e, "could not encode an outgoing packet");
-                return 0;
-            }
-        };
-        sockets.iter().filter(|s| emit(s, event, &encoded)).count()
+    }
+
+    /// [`Targets::emit`], returning the JSON the sockets got so that the
+    /// caller can send the same bytes again (a message's ack); `None` when
+    /// `data` could not be encoded (nothing was sent then).
+    pub(crate) fn emit_encoded<T: ?Sized + Serialize>(
+        self,
+        event: &str,
+        data: &T,
+    ) -> Option<Arc<RawValue>> {
+        let encoded: Arc<RawValue> = encode(data)?.into();
+        self.fanout.emit(self.rooms, self.except, event, &encoded);
+        Some(encoded)
     }
 
     /// Puts the sockets in `room`.
     pub(crate) async fn join(self, room: String) {
-        let Some(ops) = self.0 else { return };
-        if let Err(e) = ops.join(room).await {
-            tracing::warn!(error = %e, "could not put sockets in a room");
-        }
+        self.fanout.join(self.rooms, room).await
     }
 
     /// Takes the sockets out of `room`.
     pub(crate) async fn leave(self, room: String) {
-        let Some(ops) = self.0 else { return };
-        if let Err(e) = ops.leave(room).await {
-            tracing::warn!(error = %e, "could not take sockets out of a room");
-        }
+        self.fanout.leave(self.rooms, room).await
     }
 }
 
-/// Emits to one socket; `false` when it did not get the packet.
-pub(crate) fn emit<T: ?Sized + Serialize>(socket: &SocketRef, event: &str, data: &T) -> bool {
-    outcome(socket, socket.emit(event, data))
-}
-
-/// Handles the result of a send to `socket` (an emit or an ack).
-pub(crate) fn outcome(socket: &SocketRef, sent: Result<(), SendError>) -> bool {
-    match sent {
-        Ok(()) => true,
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            crate::metrics::delivery_failed();
-            overflowed(socket);
-            false
-        }
-        // Gone: its client reconnects and syncs.
-        Err(SendError::Socket(SocketError::Closed)) => false,
-        Err(SendError::Serialize(e)) => {
+/// Encoded once for the whole room, as socketioxide's own broadcast does:
+/// each socket's packet then only copies the bytes.
+fn encode<T: ?Sized + Serialize>(data: &T) -> Option<Box<RawValue>> {
+    match serde_json::value::to_raw_value(data) {
+        Ok(raw) => Some(raw),
+        Err(e) => {
             crate::metrics::delivery_failed();
             tracing::error!(error = %e, "could not encode an outgoing packet");
-            false
+            None
         }
     }
-}
-
-/// Marks a socket whose queue overflowed; the first time, starts its disconnect.
-#[derive(Clone)]
-struct Overflowed;
-
-fn overflowed(socket: &SocketRef) {
-    metrics::counter!(crate::metrics::SOCKET_BUFFER_OVERFLOWS_TOTAL).increment(1);
-    if socket.extensions.insert(Overflowed).is_some() {
-        return; // already being disconnected
-    }
-    tracing::warn!(sid = %socket.id, "a socket's outgoing buffer is full: disconnecting it so its client resyncs");
-    let socket = socket.clone();
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + DISCONNECT_RETRY_FOR;
-        while socket.connected() {
-            match socket.clone().disconnect() {
-                Ok(()) | Err(SocketError::Closed) => return,
-                Err(SocketError::InternalChannelFull) => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(DISCONNECT_RETRY).await;
-        }
-    });
 }

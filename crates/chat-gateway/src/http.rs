@@ -1,5 +1,5 @@
-//! Plain HTTP routes: `/health`, `/metrics`, and the demo token route; and
-//! who the client is ([`client_ip`]) behind trusted reverse proxies.
+//! Plain HTTP routes: `/health`, `/metrics`, and the demo token route. Who
+//! the client is behind trusted reverse proxies is crate::client_addr's.
 
 use crate::state::App;
 use axum::extract::{Query, State};
@@ -44,13 +44,28 @@ async fn health(State(app): State<App>) -> Response {
         Some(o) => o.health(&app).await,
         None => json!({ "status": "not configured" }),
     };
+    // Redis down degrades the shared state (docs/cluster.md) but the node
+    // still serves: it is reported, not a reason for a 503.
+    let redis = match &app.cluster {
+        Some(c) if c.redis.ping().await => "ok",
+        Some(_) => "down",
+        None => "not configured",
+    };
+    let draining = app.draining.load(Ordering::SeqCst);
+    let status = match (draining, store_ok) {
+        (true, _) => "draining",
+        (false, true) => "ok",
+        (false, false) => "degraded",
+    };
     let body = json!({
-        "status": if store_ok { "ok" } else { "degraded" },
+        "status": status,
+        "node": app.node_id,
         "connections": app.connections.load(Ordering::Relaxed),
-        "onlineUsers": app.presence.online_users(),
-        "backends": { "store": store_state, "odoo": odoo },
+        "onlineUsers": app.presence.online_users().await,
+        "backends": { "store": store_state, "odoo": odoo, "redis": redis },
     });
-    let code = if store_ok {
+    // A load balancer stops sending new clients to a draining node.
+    let code = if store_ok && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -59,7 +74,18 @@ async fn health(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    crate::metrics::refresh(&app).await;
+    let postgres = app
+        .config
+        .database_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty());
+    crate::metrics::refresh(
+        &*app.support,
+        app.store.as_ref(),
+        postgres,
+        app.fanout.redis_up(),
+    )
+    .await;
     (
         [(
             header::CONTENT_TYPE,
@@ -80,7 +106,7 @@ async fn dev_token(State(app): State<App>, Query(q): Query<TokenQuery>) -> Respo
     let Some(user) = app
         .people
         .get(&q.user)
-        .filter(|u| !u.id.starts_with("guest_"))
+        .filter(|u| !chat_core::UserId::is_guest_id(&u.id))
     else {
         return (
             StatusCode::NOT_FOUND,
@@ -103,7 +129,7 @@ async fn dev_users(State(app): State<App>) -> Response {
         .people
         .search("", None)
         .into_iter()
-        .filter(|u| !u.id.starts_with("guest_"))
+        .filter(|u| !chat_core::UserId::is_guest_id(&u.id))
         .map(|u| {
             let mut v = json!({ "id": u.id, "name": u.name, "role": u.role });
             if let Some(agent) = app.people.agent_config(&u.id) {
@@ -121,131 +147,4 @@ async fn dev_users(State(app): State<App>) -> Response {
         })
         .collect();
     Json(json!({ "users": users })).into_response()
-}
-
-/// The client's address: the TCP peer, unless the peer is one of the
-/// trusted proxies (`--trusted-proxies`). Then `X-Forwarded-For` is read from
-/// its right end (the entry the nearest proxy added), skipping the trusted
-/// proxies' own entries, and the first address that is not a trusted proxy
-/// is the client; without a usable `X-Forwarded-For`, `X-Real-IP`. Headers
-/// from any other peer are ignored: anyone can write them.
-pub(crate) fn client_ip(
-    peer: std::net::IpAddr,
-    headers: &axum::http::HeaderMap,
-    trusted: &crate::config::TrustedProxies,
-) -> std::net::IpAddr {
-    let peer = peer.to_canonical();
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| ip.to_canonical())
-    };
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect();
-    let mut leftmost = None;
-    for entry in forwarded.iter().rev() {
-        let Some(ip) = parse(entry) else {
-            // Garbage in the chain: what is left of it is not to be trusted.
-            break;
-        };
-        if !trusted.contains(&ip) {
-            return ip;
-        }
-        leftmost = Some(ip);
-    }
-    if let Some(ip) = leftmost {
-        return ip;
-    }
-    headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse)
-        .unwrap_or(peer)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderMap;
-    use std::net::IpAddr;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn trusted(s: &str) -> crate::config::TrustedProxies {
-        let c = <crate::config::Config as clap::Parser>::try_parse_from([
-            "seitech-chat",
-            "--trusted-proxies",
-            s,
-        ])
-        .unwrap();
-        c.trusted_proxies
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
-    }
-
-    #[test]
-    fn forwarded_headers_count_only_from_trusted_proxies() {
-        let t = trusted("127.0.0.1/32, 10.0.0.0/8");
-        let h = headers(&[
-            ("x-forwarded-for", "203.0.113.9"),
-            ("x-real-ip", "198.51.100.1"),
-        ]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("203.0.113.9"));
-        assert_eq!(
-            client_ip(ip("192.0.2.7"), &h, &t),
-            ip("192.0.2.7"),
-            "an untrusted peer's headers are ignored"
-        );
-        assert_eq!(
-            client_ip(ip("127.0.0.1"), &h, &trusted("")),
-            ip("127.0.0.1")
-        );
-    }
-
-    #[test]
-    fn the_chain_is_read_from_the_nearest_proxy() {
-        let t = trusted("127.0.0.1,10.0.0.0/8");
-        // The client wrote "1.1.1.1" itself; nginx appended its real address.
-        let h = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.1.2.3")]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("203.0.113.9"));
-        let h = headers(&[
-            ("x-forwarded-for", "1.1.1.1"),
-            ("x-forwarded-for", "203.0.113.9"),
-        ]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("203.0.113.9"));
-        let h = headers(&[("x-forwarded-for", "garbage, 10.0.0.5")]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("10.0.0.5"));
-        let h = headers(&[("x-real-ip", "203.0.113.10")]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("203.0.113.10"));
-        let h = headers(&[("x-real-ip", "nonsense")]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &t), ip("127.0.0.1"));
-        assert_eq!(
-            client_ip(
-                ip("::ffff:127.0.0.1"),
-                &headers(&[("x-real-ip", "203.0.113.10")]),
-                &t
-            ),
-            ip("203.0.113.10"),
-            "an IPv4-mapped peer is its IPv4 address"
-        );
-    }
 }

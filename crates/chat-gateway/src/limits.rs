@@ -1,22 +1,105 @@
 //! Limits against anonymous abuse (issue 11): what guests from one client
 //! address may do together (connections, support chats, places in the queue,
 //! messages, upload bytes), transcript emails per visitor and per address,
-//! and each socket's client address (see [`crate::http::client_ip`]).
+//! and each socket's client address (see [`crate::client_addr`]).
 //!
 //! Every guest connection is a new identity, so per-user limits alone do not
 //! hold a visitor back: the client address is what they share. Signed-in
 //! users are not limited per address (a school's users share one NAT).
 //! Loopback peers are exempt like the connection rate limit
 //! (`--rate-limit-loopback` applies these limits to them too).
+//!
+//! With `REDIS_URL` the rates (and the message and connection limits) are
+//! kept in Redis and the guest connections per address are counted over
+//! every node ([`RateLimits`], [`chat_cluster::counts::NodeCounts`]), so a
+//! client spread over several nodes gets one allowance; without Redis, or
+//! while it does not answer, each node limits on its own.
 
 use crate::config::Config;
+use async_trait::async_trait;
+use chat_cluster::counts::{Added, NodeCounts};
+use chat_cluster::rate_limit::{Quota, RateLimit, RedisRateLimit};
+use chat_cluster::sets::SharedSets;
 use dashmap::DashMap;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use socketioxide::socket::Sid;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The set guest connections are counted under in [`NodeCounts`].
+pub const GUEST_CONNECTIONS: &str = "guest_connections";
+
+/// A keyed GCRA limit of this process (governor).
+pub struct LocalRateLimit {
+    limiter: DefaultKeyedRateLimiter<String>,
+    burst: u32,
+}
+
+impl LocalRateLimit {
+    pub fn new(quota: Quota) -> Self {
+        let burst = nonzero(quota.burst);
+        let q = governor::Quota::with_period(quota.interval.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| governor::Quota::per_second(burst))
+            .allow_burst(burst);
+        Self {
+            limiter: RateLimiter::keyed(q),
+            burst: burst.get(),
+        }
+    }
+
+    /// Forgets keys whose budget is full again.
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+    }
+}
+
+#[async_trait]
+impl RateLimit for LocalRateLimit {
+    async fn check(&self, key: &str, cost: u32) -> bool {
+        let Some(n) = NonZeroU32::new(cost) else {
+            return true;
+        };
+        cost <= self.burst && matches!(self.limiter.check_key_n(&key.to_owned(), n), Ok(Ok(())))
+    }
+}
+
+/// Makes the rate limits: in process, or in Redis with the in-process one
+/// as a fallback while Redis does not answer.
+pub struct RateLimits {
+    redis: Option<chat_cluster::Redis>,
+    /// Every in-process limiter made, to sweep.
+    locals: Mutex<Vec<Arc<LocalRateLimit>>>,
+}
+
+impl RateLimits {
+    pub fn new(redis: Option<chat_cluster::Redis>) -> Self {
+        Self {
+            redis,
+            locals: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A limit named `name` (its Redis keys are `rl:<name>:<key>`).
+    pub fn limit(&self, name: &'static str, quota: Quota) -> Arc<dyn RateLimit> {
+        let local = Arc::new(LocalRateLimit::new(quota));
+        if let Ok(mut l) = self.locals.lock() {
+            l.push(local.clone());
+        }
+        match &self.redis {
+            Some(redis) => Arc::new(RedisRateLimit::new(redis.clone(), name, quota, local)),
+            None => local,
+        }
+    }
+
+    pub fn sweep(&self) {
+        if let Ok(l) = self.locals.lock() {
+            l.iter().for_each(|l| l.sweep());
+        }
+    }
+}
 
 /// Counts a refusal by `limit` in `chat_abuse_refused_total`.
 pub fn refused(limit: &'static str) {
@@ -29,33 +112,43 @@ fn nonzero(n: u32) -> NonZeroU32 {
 
 /// `n` per `period`, all of them at once at most.
 fn quota(n: u32, period: Duration) -> Quota {
-    let n = nonzero(n);
-    let every = period / n.get();
-    Quota::with_period(every.max(Duration::from_nanos(1)))
-        .unwrap_or_else(|| Quota::per_second(n))
-        .allow_burst(n)
+    Quota::per(n, period)
 }
 
 pub struct AbuseLimits {
     exempt_loopback: bool,
     /// Each socket's client address, for the handlers of its events.
     addresses: DashMap<Sid, IpAddr>,
+    /// Guest connections per address on this node (one node).
     guest_connections: DashMap<IpAddr, u32>,
+    /// … or on every node (`REDIS_URL`).
+    shared_guest_connections: Option<Arc<NodeCounts>>,
     max_guest_connections: u32,
-    guest_support_chats: DefaultKeyedRateLimiter<IpAddr>,
+    guest_support_chats: Arc<dyn RateLimit>,
     /// Support chats guests from an address opened that may still be queued.
     guest_queued: DashMap<IpAddr, HashSet<String>>,
+    /// … and the same on every node (`REDIS_URL`), which is what is checked
+    /// (this node's own set answers while Redis does not).
+    shared_guest_queued: Option<SharedSets>,
     max_guest_queued: usize,
-    guest_messages: DefaultKeyedRateLimiter<IpAddr>,
-    transcripts_by_user: DefaultKeyedRateLimiter<String>,
-    transcripts_by_ip: DefaultKeyedRateLimiter<IpAddr>,
-    /// Guest upload bytes per address, in KiB (governor counts in u32 cells).
-    guest_upload_kib: DefaultKeyedRateLimiter<IpAddr>,
+    guest_messages: Arc<dyn RateLimit>,
+    transcripts_by_user: Arc<dyn RateLimit>,
+    transcripts_by_ip: Arc<dyn RateLimit>,
+    /// Guest upload bytes per address, in KiB (limits count in u32 cells).
+    guest_upload_kib: Arc<dyn RateLimit>,
     guest_upload_kib_burst: u32,
 }
 
 impl AbuseLimits {
-    pub fn new(c: &Config) -> Self {
+    /// `shared_guest_connections`: the cluster's counts (set
+    /// [`GUEST_CONNECTIONS`]), or `None` to count on this node; likewise
+    /// `shared_guest_queued` for the queued chats per address.
+    pub fn new(
+        c: &Config,
+        limits: &RateLimits,
+        shared_guest_connections: Option<Arc<NodeCounts>>,
+        shared_guest_queued: Option<SharedSets>,
+    ) -> Self {
         let hour = Duration::from_secs(3600);
         let window = Duration::from_secs(c.upload_quota_window_secs.max(1));
         let kib = u32::try_from(c.guest_upload_quota_bytes_per_ip.div_ceil(1024))
@@ -65,20 +158,24 @@ impl AbuseLimits {
             exempt_loopback: !c.rate_limit_loopback,
             addresses: DashMap::new(),
             guest_connections: DashMap::new(),
+            shared_guest_connections,
             max_guest_connections: c.guest_connections_per_ip,
-            guest_support_chats: RateLimiter::keyed(quota(
-                c.guest_support_chats_per_ip_per_hour,
-                hour,
-            )),
+            guest_support_chats: limits.limit(
+                "guest_support_chats",
+                quota(c.guest_support_chats_per_ip_per_hour, hour),
+            ),
             guest_queued: DashMap::new(),
+            shared_guest_queued,
             max_guest_queued: c.guest_queue_per_ip as usize,
-            guest_messages: RateLimiter::keyed(quota(
-                c.guest_messages_per_ip_per_minute,
-                Duration::from_secs(60),
-            )),
-            transcripts_by_user: RateLimiter::keyed(quota(c.transcripts_per_hour, hour)),
-            transcripts_by_ip: RateLimiter::keyed(quota(c.transcripts_per_hour, hour)),
-            guest_upload_kib: RateLimiter::keyed(quota(kib, window)),
+            guest_messages: limits.limit(
+                "guest_messages",
+                quota(c.guest_messages_per_ip_per_minute, Duration::from_secs(60)),
+            ),
+            transcripts_by_user: limits
+                .limit("transcripts_by_user", quota(c.transcripts_per_hour, hour)),
+            transcripts_by_ip: limits
+                .limit("transcripts_by_ip", quota(c.transcripts_per_hour, hour)),
+            guest_upload_kib: limits.limit("guest_upload_kib", quota(kib, window)),
             guest_upload_kib_burst: kib,
         }
     }
@@ -101,12 +198,8 @@ impl AbuseLimits {
 
     /// Drops the state of addresses that are back to a full budget, so that
     /// many addresses seen once do not grow memory for ever.
+    /// (The rate limits themselves are swept by [`RateLimits::sweep`].)
     pub fn sweep(&self) {
-        self.guest_support_chats.retain_recent();
-        self.guest_messages.retain_recent();
-        self.transcripts_by_user.retain_recent();
-        self.transcripts_by_ip.retain_recent();
-        self.guest_upload_kib.retain_recent();
         self.guest_queued.retain(|_, rooms| !rooms.is_empty());
     }
 
@@ -116,15 +209,27 @@ impl AbuseLimits {
 
     /// A socket connected from `ip`. For a guest, `false` (and nothing
     /// recorded) when its address already has the most guest connections.
-    pub fn connect(&self, sid: Sid, ip: IpAddr, guest: bool) -> bool {
+    pub async fn connect(&self, sid: Sid, ip: IpAddr, guest: bool) -> bool {
         if guest {
             if let Some(ip) = self.limited(ip) {
-                let mut n = self.guest_connections.entry(ip).or_insert(0);
-                if *n >= self.max_guest_connections {
+                let room = match &self.shared_guest_connections {
+                    Some(counts) => {
+                        let cap = Some(u64::from(self.max_guest_connections));
+                        counts.add(GUEST_CONNECTIONS, &ip.to_string(), cap).await != Added::Capped
+                    }
+                    None => {
+                        let mut n = self.guest_connections.entry(ip).or_insert(0);
+                        let room = *n < self.max_guest_connections;
+                        if room {
+                            *n += 1;
+                        }
+                        room
+                    }
+                };
+                if !room {
                     refused("guest_connections");
                     return false;
                 }
-                *n += 1;
             }
         }
         self.addresses.insert(sid, ip);
@@ -132,24 +237,31 @@ impl AbuseLimits {
     }
 
     /// The socket is gone: undoes [`connect`](Self::connect).
-    pub fn disconnect(&self, sid: Sid, guest: bool) {
+    pub async fn disconnect(&self, sid: Sid, guest: bool) {
         // (The count is keyed like `connect` keyed it: `limited` is pure.)
         let Some((_, ip)) = self.addresses.remove(&sid) else {
             return;
         };
         if let (true, Some(ip)) = (guest, self.limited(ip)) {
-            self.guest_connections.remove_if_mut(&ip, |_, n| {
-                *n = n.saturating_sub(1);
-                *n == 0
-            });
+            match &self.shared_guest_connections {
+                Some(counts) => {
+                    counts.remove(GUEST_CONNECTIONS, &ip.to_string()).await;
+                }
+                None => {
+                    self.guest_connections.remove_if_mut(&ip, |_, n| {
+                        *n = n.saturating_sub(1);
+                        *n == 0
+                    });
+                }
+            }
         }
     }
 
     /// May a guest on socket `sid` send a message now?
-    pub fn guest_message(&self, sid: Sid) -> bool {
+    pub async fn guest_message(&self, sid: Sid) -> bool {
         match self.address_of(sid).and_then(|ip| self.limited(ip)) {
             Some(ip) => {
-                let ok = self.guest_messages.check_key(&ip).is_ok();
+                let ok = self.guest_messages.check(&ip.to_string(), 1).await;
                 if !ok {
                     refused("guest_messages");
                 }
@@ -163,7 +275,7 @@ impl AbuseLimits {
     /// says whether one of the address's earlier chats still waits in the
     /// queue. On `Ok`, call [`guest_queued`](Self::guest_queued) with the
     /// new chat once it is queued.
-    pub fn guest_support_chat(
+    pub async fn guest_support_chat(
         &self,
         sid: Sid,
         still_queued: impl Fn(&str) -> bool,
@@ -171,40 +283,70 @@ impl AbuseLimits {
         let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) else {
             return Ok(());
         };
-        if let Some(mut rooms) = self.guest_queued.get_mut(&ip) {
-            rooms.retain(|r| still_queued(r));
-            if rooms.len() >= self.max_guest_queued {
-                refused("guest_queue");
-                return Err("too many chats from your network are waiting; try again later");
-            }
+        if self.still_queued_from(ip, still_queued).await >= self.max_guest_queued {
+            refused("guest_queue");
+            return Err("too many chats from your network are waiting; try again later");
         }
-        if self.guest_support_chats.check_key(&ip).is_err() {
+        if !self.guest_support_chats.check(&ip.to_string(), 1).await {
             refused("guest_support_chats");
             return Err("too many support chats from your network; try again later");
         }
         Ok(())
     }
 
+    /// How many chats opened from `ip` still wait in the queue (forgetting
+    /// those that no longer do).
+    async fn still_queued_from(&self, ip: IpAddr, still_queued: impl Fn(&str) -> bool) -> usize {
+        let local = || {
+            self.guest_queued.get_mut(&ip).map_or(0, |mut rooms| {
+                rooms.retain(|r| still_queued(r));
+                rooms.len()
+            })
+        };
+        let Some(sets) = &self.shared_guest_queued else {
+            return local();
+        };
+        match sets.members(&ip.to_string()).await {
+            Ok(rooms) => {
+                let (waiting, gone): (Vec<String>, Vec<String>) =
+                    rooms.into_iter().partition(|r| still_queued(r));
+                if let Err(e) = sets.remove(&ip.to_string(), &gone).await {
+                    tracing::warn!(error = %e, "could not forget chats that left the queue");
+                }
+                waiting.len()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis did not answer: queued chats per address counted on this node");
+                local()
+            }
+        }
+    }
+
     /// The guest on `sid` has a chat waiting in the queue.
-    pub fn guest_queued(&self, sid: Sid, room: &str) {
+    pub async fn guest_queued(&self, sid: Sid, room: &str) {
         if let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) {
             self.guest_queued
                 .entry(ip)
                 .or_default()
                 .insert(room.to_owned());
+            if let Some(sets) = &self.shared_guest_queued {
+                if let Err(e) = sets.add(&ip.to_string(), room).await {
+                    tracing::warn!(error = %e, "could not record a queued chat in Redis");
+                }
+            }
         }
     }
 
     /// May `user` (on socket `sid`) have a transcript emailed now? Counts
     /// per visitor and per address; loopback is counted per visitor only.
-    pub fn transcript(&self, sid: Sid, user: &str) -> bool {
+    pub async fn transcript(&self, sid: Sid, user: &str) -> bool {
         if let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) {
-            if self.transcripts_by_ip.check_key(&ip).is_err() {
+            if !self.transcripts_by_ip.check(&ip.to_string(), 1).await {
                 refused("transcripts");
                 return false;
             }
         }
-        let ok = self.transcripts_by_user.check_key(&user.to_owned()).is_ok();
+        let ok = self.transcripts_by_user.check(user, 1).await;
         if !ok {
             refused("transcripts");
         }
@@ -213,16 +355,16 @@ impl AbuseLimits {
 
     /// Takes `bytes` of a guest upload from `ip`'s budget; `false` when the
     /// budget does not hold them.
-    pub fn guest_upload(&self, ip: IpAddr, bytes: u64) -> bool {
+    pub async fn guest_upload(&self, ip: IpAddr, bytes: u64) -> bool {
         let Some(ip) = self.limited(ip) else {
             return true;
         };
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        let Some(n) = NonZeroU32::new(kib) else {
+        if kib == 0 {
             return true;
-        };
+        }
         let ok = kib <= self.guest_upload_kib_burst
-            && matches!(self.guest_upload_kib.check_key_n(&ip, n), Ok(Ok(())));
+            && self.guest_upload_kib.check(&ip.to_string(), kib).await;
         if !ok {
             refused("guest_upload_bytes");
         }
@@ -230,15 +372,15 @@ impl AbuseLimits {
     }
 }
 
-/// Runs [`AbuseLimits::sweep`] every minute.
-pub fn spawn_sweeper(app: &crate::state::App) {
-    let app = app.clone();
+/// Runs `sweep` every minute: the node's [`AbuseLimits::sweep`] and
+/// [`RateLimits::sweep`] (the server wires it to the app's).
+pub fn spawn_sweeper(sweep: impl Fn() + Send + 'static) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            app.abuse.sweep();
+            sweep();
         }
     });
 }
@@ -251,69 +393,80 @@ mod tests {
     fn limits(args: &[&str]) -> AbuseLimits {
         let mut all = vec!["seitech-chat"];
         all.extend_from_slice(args);
-        AbuseLimits::new(&Config::try_parse_from(all).unwrap())
+        AbuseLimits::new(
+            &Config::try_parse_from(all).unwrap(),
+            &RateLimits::new(None),
+            None,
+            None,
+        )
     }
 
-    #[test]
-    fn an_ipv6_client_is_counted_by_its_64() {
+    #[tokio::test]
+    async fn an_ipv6_client_is_counted_by_its_64() {
         let l = limits(&["--guest-connections-per-ip", "2"]);
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         let sids: Vec<Sid> = (0..4).map(|_| Sid::new()).collect();
-        assert!(l.connect(sids[0], a, true));
-        assert!(l.connect(sids[1], b, true));
-        assert!(!l.connect(sids[2], a, true), "same /64: over the limit");
-        assert!(l.connect(sids[3], other, true), "another /64");
-        l.disconnect(sids[0], true);
-        assert!(l.connect(sids[2], b, true), "a place was freed");
+        assert!(l.connect(sids[0], a, true).await);
+        assert!(l.connect(sids[1], b, true).await);
+        assert!(
+            !l.connect(sids[2], a, true).await,
+            "same /64: over the limit"
+        );
+        assert!(l.connect(sids[3], other, true).await, "another /64");
+        l.disconnect(sids[0], true).await;
+        assert!(l.connect(sids[2], b, true).await, "a place was freed");
     }
 
-    #[test]
-    fn loopback_is_exempt_unless_asked_and_signed_in_users_are_not_counted() {
+    #[tokio::test]
+    async fn loopback_is_exempt_unless_asked_and_signed_in_users_are_not_counted() {
         let l = limits(&["--guest-connections-per-ip", "1"]);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(l.connect(Sid::new(), lo, true) && l.connect(Sid::new(), lo, true));
+        assert!(l.connect(Sid::new(), lo, true).await && l.connect(Sid::new(), lo, true).await);
         let strict = limits(&["--guest-connections-per-ip", "1", "--rate-limit-loopback"]);
-        assert!(strict.connect(Sid::new(), lo, true));
-        assert!(!strict.connect(Sid::new(), lo, true));
-        assert!(strict.connect(Sid::new(), lo, false), "a signed-in user");
+        assert!(strict.connect(Sid::new(), lo, true).await);
+        assert!(!strict.connect(Sid::new(), lo, true).await);
+        assert!(
+            strict.connect(Sid::new(), lo, false).await,
+            "a signed-in user"
+        );
     }
 
-    #[test]
-    fn transcripts_are_limited_per_visitor_and_per_address() {
+    #[tokio::test]
+    async fn transcripts_are_limited_per_visitor_and_per_address() {
         let l = limits(&["--transcripts-per-hour", "2"]);
         let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for s in [a, b, c] {
-            assert!(l.connect(s, ip, true));
+            assert!(l.connect(s, ip, true).await);
         }
-        assert!(l.transcript(a, "guest_a"));
-        assert!(l.transcript(b, "guest_b"));
+        assert!(l.transcript(a, "guest_a").await);
+        assert!(l.transcript(b, "guest_b").await);
         assert!(
-            !l.transcript(c, "guest_c"),
+            !l.transcript(c, "guest_c").await,
             "the address's budget is used up"
         );
         let d = Sid::new();
         // loopback: no address budget, the visitor's own still holds
-        assert!(l.connect(d, "127.0.0.1".parse().unwrap(), true));
-        assert!(l.transcript(d, "guest_d"));
-        assert!(l.transcript(d, "guest_d"));
+        assert!(l.connect(d, "127.0.0.1".parse().unwrap(), true).await);
+        assert!(l.transcript(d, "guest_d").await);
+        assert!(l.transcript(d, "guest_d").await);
         assert!(
-            !l.transcript(d, "guest_d"),
+            !l.transcript(d, "guest_d").await,
             "the visitor's budget is used up"
         );
     }
 
-    #[test]
-    fn guest_upload_bytes_come_out_of_the_address_budget() {
+    #[tokio::test]
+    async fn guest_upload_bytes_come_out_of_the_address_budget() {
         let l = limits(&["--guest-upload-quota-bytes-per-ip", "10240"]);
         let ip: IpAddr = "203.0.113.1".parse().unwrap();
-        assert!(l.guest_upload(ip, 6000));
-        assert!(!l.guest_upload(ip, 6000), "11.7 KiB > 10 KiB");
-        assert!(l.guest_upload(ip, 4000));
+        assert!(l.guest_upload(ip, 6000).await);
+        assert!(!l.guest_upload(ip, 6000).await, "11.7 KiB > 10 KiB");
+        assert!(l.guest_upload(ip, 4000).await);
         assert!(
-            !l.guest_upload("203.0.113.2".parse().unwrap(), 20_000),
+            !l.guest_upload("203.0.113.2".parse().unwrap(), 20_000).await,
             "larger than the whole budget"
         );
     }

@@ -7,14 +7,14 @@
 //! department, outcome, result, state, a known event name; never a user or
 //! conversation id (each id would be a series of its own, for ever).
 
-use crate::state::App;
 use chat_core::clock::now_millis;
-use chat_store::ConversationRecord;
+use chat_store::{ConversationRecord, Store};
 use dashmap::{DashMap, DashSet};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
-use socketioxide::socket::Sid;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -30,6 +30,12 @@ pub const ONLINE_USERS: &str = "chat_online_users";
 /// Packets a socket could not be sent because its outgoing buffer was full
 /// (the socket is then disconnected so its client resyncs; issue 11).
 pub const SOCKET_BUFFER_OVERFLOWS_TOTAL: &str = "chat_socket_buffer_overflows_total";
+/// Broadcasts between nodes that may have been lost, by `reason` (the
+/// clients that may have missed them are made to resync; see
+/// cluster/drops.rs, which owns its series).
+pub const ADAPTER_DROPS_TOTAL: &str = "chat_adapter_drops_total";
+/// 1, labelled with this node's id (`NODE_ID`).
+pub const NODE_INFO: &str = "chat_node_info";
 
 /// How long a socket stayed connected (histogram, seconds).
 pub const CONNECTION_DURATION_SECONDS: &str = "chat_connection_duration_seconds";
@@ -114,8 +120,16 @@ static AWAITING_ANSWER: LazyLock<DashSet<String>> = LazyLock::new(DashSet::new);
 /// Requests refused by an abuse limit (issue 11), by `limit`.
 pub const ABUSE_REFUSED_TOTAL: &str = "chat_abuse_refused_total";
 
-pub fn install() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
+/// Installs the recorder. `chat_node_info{node}` names the node; in a
+/// cluster every series also carries `node="<node_id>"` (a global label).
+/// Not on a single node, where the node is the scrape target, so the
+/// series keep the label sets that dashboards and checks already match.
+pub fn install(node_id: &str, clustered: bool) -> anyhow::Result<PrometheusHandle> {
+    let mut builder = PrometheusBuilder::new();
+    if clustered {
+        builder = builder.add_global_label("node", node_id);
+    }
+    let handle = builder
         .set_buckets_for_metric(
             Matcher::Full(DELIVERY_SECONDS.into()),
             &[
@@ -178,6 +192,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         metrics::counter!(EVENTS_REJECTED_TOTAL, "code" => code.as_str()).absolute(0);
     }
     metrics::counter!(SOCKET_BUFFER_OVERFLOWS_TOTAL).absolute(0);
+    metrics::gauge!(NODE_INFO, "node" => node_id.to_owned()).set(1.0);
     Ok(handle)
 }
 
@@ -186,29 +201,23 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 struct ConnectedAt(Instant);
 
 /// A socket passed authentication (call once per socket).
-pub fn connection_opened(s: &SocketRef) {
+pub fn connection_opened<A: Adapter>(s: &SocketRef<A>) {
     s.extensions.insert(ConnectedAt(Instant::now()));
 }
 
 /// A socket closed: how long it was connected.
-pub fn connection_closed(s: &SocketRef) {
+pub fn connection_closed<A: Adapter>(s: &SocketRef<A>) {
     if let Some(ConnectedAt(at)) = s.extensions.get::<ConnectedAt>() {
         metrics::histogram!(CONNECTION_DURATION_SECONDS).record(at.elapsed().as_secs_f64());
     }
 }
 
-/// Whether a socket has called `sync` already (a socket extension).
-#[derive(Clone, Copy)]
-struct Synced;
-
 /// A socket called `sync`. Clients call it after a reconnect to fetch what
 /// they missed, so the first call on a socket counts one reconnection (later
 /// calls are further pages of the same catch-up).
-pub fn synced(app: &App, sid: Sid) {
-    let Some(s) = app.io.of("/").and_then(|ns| ns.get_socket(sid)) else {
-        return;
-    };
-    if s.extensions.insert(Synced).is_none() {
+/// `socket_synced`: the socket's own flag, set here by its first call.
+pub fn synced(socket_synced: &std::sync::atomic::AtomicBool) {
+    if !socket_synced.swap(true, std::sync::atomic::Ordering::Relaxed) {
         metrics::counter!(RECONNECTIONS_TOTAL).increment(1);
     }
 }
@@ -259,7 +268,7 @@ pub fn message_posted(room: &ConversationRecord, author: &str) {
     let Some(s) = &room.support else {
         return;
     };
-    if author == s.visitor_id || author == "system" {
+    if author == s.visitor_id || author == chat_core::ids::SYSTEM_USER {
         return;
     }
     if AWAITING_ANSWER.remove(&room.id).is_some() {
@@ -277,7 +286,7 @@ pub fn support_rated(department: &str, rating: u8) {
 
 /// A support chat ended: handled (it had an agent) or unanswered (it ended in
 /// the queue), and how many messages (text and file) it held.
-pub async fn support_ended(app: &App, record: &ConversationRecord) {
+pub async fn support_ended(store: &dyn Store, record: &ConversationRecord) {
     AWAITING_ANSWER.remove(&record.id);
     let Some(s) = &record.support else {
         return;
@@ -289,7 +298,7 @@ pub async fn support_ended(app: &App, record: &ConversationRecord) {
     };
     metrics::counter!(SUPPORT_CHATS_ENDED_TOTAL, "department" => s.department.clone(), "outcome" => outcome)
         .increment(1);
-    if let Ok(messages) = app.store.transcript(&record.id).await {
+    if let Ok(messages) = store.transcript(&record.id).await {
         let n = messages
             .iter()
             .filter(|m| m.kind != chat_core::model::MessageType::System)
@@ -313,33 +322,68 @@ pub fn outbox_succeeded() {
 
 /// Gauges read from the live state when Prometheus scrapes, so they are
 /// never stale between events: agents by state, the oldest queued chat's
-/// wait, and whether the store answers.
-pub async fn refresh(app: &App) {
+/// wait, and whether the store answers. `postgres`: which store it is;
+/// `redis_up`: a ping of Redis, when this node uses it.
+pub async fn refresh(
+    desk: &dyn chat_desk::Desk,
+    store: &dyn Store,
+    postgres: bool,
+    redis_up: Option<impl Future<Output = bool>>,
+) {
+    desk_gauges(desk).await;
+    // Bounded: a store that hangs must not hang the scrape (Prometheus would
+    // then see the whole node as down instead of its store).
+    let store_up = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await,
+        Ok(Ok(()))
+    );
+    let store = if postgres { "postgres" } else { "sqlite" };
+    metrics::gauge!(BACKEND_UP, "backend" => store).set(if store_up { 1.0 } else { 0.0 });
+    if let Some(ping) = redis_up {
+        let redis_up = matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
+            Ok(true)
+        );
+        metrics::gauge!(BACKEND_UP, "backend" => "redis").set(if redis_up { 1.0 } else { 0.0 });
+    }
+}
+
+/// The support desk's gauges. A shared desk (Redis) changes on other nodes
+/// too, so it is read at every scrape, and every node reports the whole desk:
+/// aggregate these with max, not sum. A desk that does not answer (within 2
+/// s, so the scrape does not hang) leaves them as they were.
+async fn desk_gauges(desk: &dyn chat_desk::Desk) {
+    let desk = match tokio::time::timeout(std::time::Duration::from_secs(2), desk.snapshot()).await
+    {
+        Ok(Ok(desk)) => desk,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "desk gauges not refreshed: the desk did not answer");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("desk gauges not refreshed: the desk did not answer in time");
+            return;
+        }
+    };
+    metrics::gauge!(SUPPORT_QUEUE_LENGTH).set(desk.queue_length() as f64);
+    metrics::gauge!(AGENT_ACTIVE_CHATS).set(desk.active_chats() as f64);
     let mut agents: BTreeMap<(String, &'static str), u32> = BTreeMap::new();
-    for (department, state) in app.support.agent_states() {
+    for (department, state) in desk.agent_states() {
         // Every state of a known department, zeros included, so a department
         // whose last agent left shows 0 rather than its last value.
         for s in AGENT_STATES {
             agents.entry((department.clone(), s)).or_insert(0);
         }
-        *agents.entry((department, state)).or_insert(0) += 1;
+        *agents.entry((department, state.as_str())).or_insert(0) += 1;
     }
     for ((department, state), n) in agents {
         metrics::gauge!(SUPPORT_AGENTS, "department" => department, "state" => state)
             .set(f64::from(n));
     }
-    let oldest = app
-        .support
+    let oldest = desk
         .oldest_queued_since()
         .map_or(0.0, |since| (now_millis() - since).max(0) as f64 / 1000.0);
     metrics::gauge!(SUPPORT_QUEUE_OLDEST_WAIT_SECONDS).set(oldest);
-    // Bounded: a store that hangs must not hang the scrape (Prometheus would
-    // then see the whole node as down instead of its store).
-    let store_up = matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await,
-        Ok(Ok(()))
-    );
-    metrics::gauge!(BACKEND_UP, "backend" => "sqlite").set(if store_up { 1.0 } else { 0.0 });
 }
 
 #[cfg(test)]

@@ -3,63 +3,26 @@
 //! subscribed with `push:subscribe`, and an email digest of the conversation
 //! where SMTP is configured and its email is known; at most one per
 //! conversation per window (5 minutes by default). Guests get nothing, and
-//! nor do the mass deliveries of broadcast channels.
+//! nor do the mass deliveries of broadcast channels. The subscriptions and
+//! the windows are in the store, so every node pushes to the same browsers
+//! and a user hears once per window whichever node handled the message.
 
-use crate::events::{payload, Ctx, Outcome};
 use crate::state::App;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chat_core::model::{ConversationType, Message, MessageType};
-use chat_core::{ChatError, Role};
-use chat_notify::{NotifyError, RateGate, Subscription, Subscriptions, WebPusher};
+use chat_core::Role;
+use chat_notify::{NotifyError, Subscription};
 use chat_store::{ConversationRecord, Page};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-pub const NOTIFICATIONS_TOTAL: &str = "chat_notifications_total";
+use crate::notifier::NOTIFICATIONS_TOTAL;
+
 /// Most messages an email digest shows.
 const DIGEST_MESSAGES: u64 = 10;
-
-pub struct Notifier {
-    subs: Subscriptions,
-    pusher: Option<WebPusher>,
-    gate: RateGate,
-}
-
-impl Notifier {
-    pub fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
-        let subs = Subscriptions::open(&config.data_dir.join("notify.db"))?;
-        let pusher = match config
-            .vapid_private_key
-            .as_deref()
-            .filter(|k| !k.trim().is_empty())
-        {
-            Some(key) => Some(
-                WebPusher::new(key, &config.vapid_subject, config.push_allow_http)
-                    .map_err(|e| anyhow::anyhow!("VAPID_PRIVATE_KEY: {e}"))?,
-            ),
-            None => None,
-        };
-        for (channel, result) in [
-            ("push", "sent"),
-            ("push", "failed"),
-            ("email", "sent"),
-            ("email", "failed"),
-            ("any", "rate_limited"),
-        ] {
-            metrics::counter!(NOTIFICATIONS_TOTAL, "channel" => channel, "result" => result)
-                .absolute(0);
-        }
-        Ok(Self {
-            subs,
-            pusher,
-            gate: RateGate::new(Duration::from_secs(config.notify_interval_secs)),
-        })
-    }
-}
 
 fn count(channel: &'static str, result: &'static str) {
     metrics::counter!(NOTIFICATIONS_TOTAL, "channel" => channel, "result" => result).increment(1);
@@ -81,78 +44,6 @@ async fn public_key(State(app): State<App>) -> Response {
     }
 }
 
-/// `push:subscribe { endpoint, keys: { p256dh, auth } }`: keeps the browser's
-/// subscription for the caller. Acks with the VAPID public key.
-pub async fn subscribe(ctx: &Ctx, data: Value) -> Outcome {
-    if ctx.me.is_guest || ctx.me.role == Role::Public {
-        return Err(ChatError::forbidden("guests do not get notifications"));
-    }
-    let sub: Subscription = payload::parse(data)?;
-    sub.validate(ctx.app.config.push_allow_http)
-        .map_err(|e| ChatError::invalid(e.to_string()))?;
-    let app = ctx.app.clone();
-    let user = ctx.me.user_id.clone();
-    with_subscriptions(app, "cannot keep a push subscription", move |subs| {
-        subs.add(&user, &sub, chat_core::clock::now_millis())
-    })
-    .await?;
-    let mut out = Map::new();
-    if let Some(p) = &ctx.app.notifier.pusher {
-        out.insert("publicKey".into(), Value::String(p.public_key()));
-    }
-    Ok(out)
-}
-
-/// Runs a call on the subscriptions database off the async threads (SQLite
-/// blocks). A failure is logged as `what` and answered `unavailable`.
-async fn with_subscriptions<T: Send + 'static>(
-    app: App,
-    what: &'static str,
-    call: impl FnOnce(&Subscriptions) -> Result<T, NotifyError> + Send + 'static,
-) -> Result<T, ChatError> {
-    tokio::task::spawn_blocking(move || call(&app.notifier.subs))
-        .await
-        .map_err(|_| ChatError::unavailable("try again"))?
-        .map_err(|e| {
-            tracing::error!(error = %e, "{what}");
-            ChatError::unavailable("try again")
-        })
-}
-
-/// Longest endpoint `push:subscribe` accepts (and so the longest stored).
-const MAX_ENDPOINT_CHARS: usize = 2048;
-
-/// `push:unsubscribe { endpoint }`: forgets the caller's subscription with
-/// that endpoint (a browser signing out). Only the caller's own: another
-/// user's subscription with the same endpoint is left alone, and the answer
-/// does not say whether one exists. Acks `{ removed }`.
-pub async fn unsubscribe(ctx: &Ctx, data: Value) -> Outcome {
-    if ctx.me.is_guest || ctx.me.role == Role::Public {
-        return Err(ChatError::forbidden("guests do not get notifications"));
-    }
-    let endpoint = match data.as_object().map(|o| o.get("endpoint")) {
-        None => return Err(ChatError::invalid("payload must be an object")),
-        Some(None | Some(Value::Null)) => return Err(ChatError::invalid("endpoint is required")),
-        Some(Some(Value::String(e))) => e.clone(),
-        Some(Some(_)) => return Err(ChatError::invalid("endpoint must be a string")),
-    };
-    if endpoint.is_empty() {
-        return Err(ChatError::invalid("endpoint must not be empty"));
-    }
-    if endpoint.len() > MAX_ENDPOINT_CHARS {
-        return Err(ChatError::too_large("endpoint is too long"));
-    }
-    let app = ctx.app.clone();
-    let user = ctx.me.user_id.clone();
-    let removed = with_subscriptions(app, "cannot remove a push subscription", move |subs| {
-        subs.remove_for_user(&user, &endpoint)
-    })
-    .await?;
-    let mut out = Map::new();
-    out.insert("removed".into(), Value::Bool(removed));
-    Ok(out)
-}
-
 /// Called for every new message after it is emitted to its room.
 pub async fn offline_participants(app: &App, room: &ConversationRecord, message: &Message) {
     if room.kind == ConversationType::Channel || message.kind == MessageType::System {
@@ -162,21 +53,15 @@ pub async fn offline_participants(app: &App, room: &ConversationRecord, message:
         // No way to reach anyone: no window is opened, nothing is counted.
         return;
     }
-    let now = Instant::now();
+    let now = chat_core::clock::now_millis();
+    let online = app.presence.online_among(&room.participants).await;
     let targets: Vec<String> = room
         .participants
         .iter()
-        .filter(|p| **p != message.author_id && !p.starts_with("guest_"))
-        .filter(|p| !app.presence.is_online(p))
+        .filter(|p| **p != message.author_id && !chat_core::UserId::is_guest_id(p))
+        .filter(|p| !online.contains(*p))
         // `party`, not `get`: the role without cloning the user's record.
         .filter(|p| app.people.party(p).is_some_and(|u| u.role != Role::Public))
-        .filter(|p| {
-            let allowed = app.notifier.gate.allow(p, &room.id, now);
-            if !allowed {
-                count("any", "rate_limited");
-            }
-            allowed
-        })
         .cloned()
         .collect();
     if targets.is_empty() {
@@ -188,9 +73,29 @@ pub async fn offline_participants(app: &App, room: &ConversationRecord, message:
         Arc::new(message.clone()),
     );
     tokio::spawn(async move {
-        for user in targets {
+        // The windows are the store's: a node that cannot reach it notifies
+        // nobody rather than possibly everyone twice.
+        let opened = match app
+            .store
+            .open_notify_windows(&targets, &room.id, now, app.notifier.window_ms)
+            .await
+        {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(error = %e, room = %room.id, "cannot open notification windows");
+                return;
+            }
+        };
+        let limited = targets.len().saturating_sub(opened.len()) as u64;
+        if limited > 0 {
+            metrics::counter!(NOTIFICATIONS_TOTAL, "channel" => "any", "result" => "rate_limited")
+                .increment(limited);
+        }
+        for user in opened {
             if !notify_one(&app, &room, &message, &user).await {
-                app.notifier.gate.release(&user, &room.id, now);
+                if let Err(e) = app.store.release_notify_window(&user, &room.id, now).await {
+                    tracing::warn!(error = %e, user, "cannot release a notification window");
+                }
             }
         }
     });
@@ -252,12 +157,13 @@ async fn push(app: &App, room: &ConversationRecord, message: &Message, user: &st
     let Some(pusher) = &app.notifier.pusher else {
         return Attempt::Nothing;
     };
-    let (a, u) = (app.clone(), user.to_owned());
-    let subs = tokio::task::spawn_blocking(move || a.notifier.subs.for_user(&u))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let subs: Vec<Subscription> = match app.store.push_subscriptions(user).await {
+        Ok(subs) => subs.into_iter().map(Subscription::from).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, user, "cannot read push subscriptions");
+            return Attempt::Failed;
+        }
+    };
     let payload = json!({
         "title": title(room, message),
         "body": preview(message),
@@ -278,9 +184,9 @@ async fn push(app: &App, room: &ConversationRecord, message: &Message, user: &st
             Err(NotifyError::Gone | NotifyError::Refused(_)) => {
                 count("push", "failed");
                 outcome = outcome.or(Attempt::Failed);
-                let (a, endpoint) = (app.clone(), sub.endpoint.clone());
-                let _ =
-                    tokio::task::spawn_blocking(move || a.notifier.subs.remove(&endpoint)).await;
+                if let Err(e) = app.store.forget_push_endpoint(&sub.endpoint).await {
+                    tracing::warn!(error = %e, "cannot forget a gone push subscription");
+                }
             }
             Err(e) => {
                 count("push", "failed");

@@ -7,18 +7,55 @@
 //! disconnected (see [`crate::deliver`]) so that its client knows.
 
 use chat_core::ChatError;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
+use std::sync::Arc;
 
-pub struct Reply {
-    event: String,
-    ack: AckSender,
-    wants_ack: bool,
-    socket: SocketRef,
+/// What a handler answers on success: the fields beside `ok: true`.
+pub enum Answer {
+    Fields(Map<String, Value>),
+    /// One field whose value is JSON encoded already: a new message, whose
+    /// bytes the room's broadcast encoded (see [`crate::post`]).
+    Encoded {
+        field: &'static str,
+        value: Arc<RawValue>,
+    },
 }
 
-impl Reply {
-    pub fn new(event: String, ack: AckSender, wants_ack: bool, socket: SocketRef) -> Self {
+impl Serialize for Answer {
+    /// `{ ok: true, ...fields }`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Answer::Fields(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+                map.serialize_entry("ok", &true)?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            Answer::Encoded { field, value } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("ok", &true)?;
+                map.serialize_entry(field, &**value)?;
+                map.end()
+            }
+        }
+    }
+}
+
+pub struct Reply<A: Adapter> {
+    event: String,
+    ack: AckSender<A>,
+    wants_ack: bool,
+    socket: SocketRef<A>,
+}
+
+impl<A: Adapter> Reply<A> {
+    pub fn new(event: String, ack: AckSender<A>, wants_ack: bool, socket: SocketRef<A>) -> Self {
         Self {
             event,
             ack,
@@ -31,15 +68,12 @@ impl Reply {
     /// then there is no one to tell, and the work done stands (its client
     /// finds it with `sync`, or gets the same answer again by resending with
     /// the same `clientId`).
-    pub fn send(self, outcome: Result<Map<String, Value>, ChatError>) {
+    pub fn send(self, outcome: Result<Answer, ChatError>) {
         match outcome {
-            Ok(data) => {
+            Ok(answer) => {
                 if self.wants_ack {
-                    let mut body = Map::with_capacity(data.len() + 1);
-                    body.insert("ok".into(), Value::Bool(true));
-                    body.extend(data);
-                    let sent = self.ack.send(&Value::Object(body));
-                    crate::deliver::outcome(&self.socket, sent);
+                    let sent = self.ack.send(&answer);
+                    crate::send::outcome(&self.socket, sent);
                 }
             }
             Err(err) => self.fail(&err),
@@ -55,9 +89,9 @@ impl Reply {
         count_rejection(err);
         if self.wants_ack {
             let sent = self.ack.send(&failure(err));
-            crate::deliver::outcome(&self.socket, sent);
+            crate::send::outcome(&self.socket, sent);
         } else {
-            crate::deliver::emit(&self.socket, "chat:error", &self.chat_error(err));
+            crate::send::emit(&self.socket, "chat:error", &self.chat_error(err));
         }
     }
 

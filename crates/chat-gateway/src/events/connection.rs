@@ -2,17 +2,18 @@
 //! the rooms a socket belongs to, and presence.
 
 use super::{role_room, user_room, Ctx};
+use crate::comings::{settle_presence, stop_typing};
 use crate::inbox::{EnqueueHandler, Inbox};
 use crate::metrics as m;
 use crate::state::App;
 use axum::extract::ConnectInfo;
 use chat_core::Identity;
 use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, TryData};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// Why a handshake is refused. The client sees only the message.
 #[derive(Debug, thiserror::Error)]
@@ -21,24 +22,26 @@ pub enum Refused {
     Authentication,
     #[error("Too many connections; try again later")]
     RateLimited,
+    #[error("This server is shutting down; connect again")]
+    Draining,
 }
-
-/// Set once the socket's rooms are joined; its inbox waits for it.
-#[derive(Clone)]
-struct Ready(watch::Sender<bool>);
 
 /// Connect middleware: rate limit by address, then identify the client.
 /// It also opens the socket's inbox here, before the client can emit anything,
 /// so no event that arrives during the connect handler is lost.
-pub async fn authenticate(
+pub async fn authenticate<A: Adapter>(
     app: App,
-    s: SocketRef,
+    s: SocketRef<A>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
+    if app.draining.load(Ordering::SeqCst) {
+        metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
+        return Err(Refused::Draining);
+    }
     let client = client_ip(&app, &s);
     if let Some(ip) = client {
         let exempt = ip.is_loopback() && !app.config.rate_limit_loopback;
-        if !exempt && app.connection_limiter.check_key(&ip).is_err() {
+        if !exempt && !app.connection_limiter.check(&ip.to_string(), 1).await {
             metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
             return Err(Refused::RateLimited);
         }
@@ -69,37 +72,40 @@ pub async fn authenticate(
         }
     };
     if let Some(ip) = client {
-        if !app.abuse.connect(s.id, ip, identity.is_guest) {
+        if !app.abuse.connect(s.id, ip, identity.is_guest()).await {
             metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
             return Err(Refused::RateLimited);
         }
     }
     let identity = Arc::new(identity);
-    let (ready_tx, ready_rx) = watch::channel(false);
     let ctx = Ctx {
         app: app.clone(),
         sid: s.id,
         me: identity.clone(),
+        synced: Default::default(),
     };
     s.extensions.insert(identity);
-    s.extensions.insert(GuestToken(guest_token));
-    s.extensions.insert(Ready(ready_tx));
-    s.extensions.insert(Inbox::start(ctx, ready_rx));
+    // Only a guest has one. A signed-in user's socket then holds three
+    // extensions (identity, inbox, connected-at), which fit the map's first
+    // allocation; a fourth would double it, on every idle socket.
+    if guest_token.is_some() {
+        s.extensions.insert(GuestToken(guest_token));
+    }
+    s.extensions
+        .insert(Inbox::<A>::start(ctx, super::dispatch_boxed));
     s.on_fallback(EnqueueHandler);
     // Counted here, with the disconnect handler registered at the same moment,
     // so that every counted socket is uncounted exactly once, even when it
     // closes before the connect handler has run.
     if let Some(me) = s.extensions.get::<Arc<Identity>>() {
-        if app.presence.connect(&me.user_id) {
-            m::user_online(&me.user_id);
-        }
+        app.presence.connect(&me.user_id).await;
     }
     m::connection_opened(&s);
     let n = app.connections.fetch_add(1, Ordering::Relaxed) + 1;
     metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
-    metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
+    metrics::gauge!(m::ONLINE_USERS).set(app.presence.users_here() as f64);
     let app2 = app.clone();
-    s.on_disconnect(move |s: SocketRef| on_disconnect(app2.clone(), s));
+    s.on_disconnect(move |s: SocketRef<A>| on_disconnect(app2.clone(), s));
     Ok(())
 }
 
@@ -107,10 +113,10 @@ pub async fn authenticate(
 struct GuestToken(Option<String>);
 
 /// The client's address: the TCP peer, or what a trusted proxy says.
-fn client_ip(app: &App, s: &SocketRef) -> Option<std::net::IpAddr> {
+fn client_ip<A: Adapter>(app: &App, s: &SocketRef<A>) -> Option<std::net::IpAddr> {
     let parts = s.req_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    Some(crate::http::client_ip(
+    Some(crate::client_addr::client_ip(
         peer,
         &parts.headers,
         &app.config.trusted_proxies,
@@ -118,7 +124,7 @@ fn client_ip(app: &App, s: &SocketRef) -> Option<std::net::IpAddr> {
 }
 
 /// Connect handler: rooms, `session`, presence.
-pub async fn on_connect(app: App, s: SocketRef) {
+pub async fn on_connect<A: Adapter>(app: App, s: SocketRef<A>) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else {
         let _ = s.disconnect();
         return;
@@ -130,7 +136,7 @@ pub async fn on_connect(app: App, s: SocketRef) {
     // `settle_guest`; the pre-chat form stores it at once): every anonymous
     // connection is a new guest, and one that never does anything must leave
     // nothing behind (2,000 connects left 2,000 permanent user rows).
-    if me.is_guest {
+    if me.is_guest() {
         if app.people.get(&me.user_id).is_none() {
             app.people.learn(&me);
         }
@@ -140,13 +146,17 @@ pub async fn on_connect(app: App, s: SocketRef) {
         }
         super::conversations::ensure_channel_membership(&app, &me).await;
     }
-    if let (Some(_), false) = (&app.odoo, me.is_guest) {
+    if let (Some(_), false) = (&app.odoo, me.is_guest()) {
         // Courses and role from Odoo, in the background: a slow Odoo must not
         // hold up connecting.
         let (app, id) = (app.clone(), me.user_id.clone());
         tokio::spawn(async move { crate::odoo::learn(&app, &[id]).await });
     }
 
+    // Every socket of this node is in its node's room, before any other: a
+    // cluster emit's published part leaves that room out, so that a local
+    // socket never gets, from Redis, what it got directly (crate::cluster).
+    s.join(crate::node::room(&app.node_id));
     s.join(user_room(&me.user_id));
     s.join(role_room(me.role));
     let mut conversations = match app.store.conversation_ids_of(&me.user_id).await {
@@ -159,20 +169,21 @@ pub async fn on_connect(app: App, s: SocketRef) {
     leave_stale_channels(&app, &me, &mut conversations).await;
     s.join(conversations.clone());
 
-    let guest_token = s.extensions.get::<GuestToken>().and_then(|g| g.0);
+    // Said once, in `session`: not kept for the socket's life.
+    let guest_token = s.extensions.remove::<GuestToken>().and_then(|g| g.0);
     let mut session = json!({ "userId": me.user_id, "name": me.name, "role": me.role });
     if let Some(t) = guest_token {
         session["guestToken"] = Value::String(t);
     }
-    crate::deliver::emit(&s, "session", &session);
+    crate::send::emit(&s, "session", &session);
 
-    if !me.is_guest {
+    if !me.is_guest() {
         settle_presence(&app, &me.user_id).await;
     }
     super::support::on_agent_connect(&app, &me).await;
 
-    if let Some(ready) = s.extensions.get::<Ready>() {
-        let _ = ready.0.send(true);
+    if let Some(inbox) = s.extensions.get::<Inbox<A>>() {
+        inbox.ready();
     }
 }
 
@@ -183,7 +194,7 @@ pub async fn on_connect(app: App, s: SocketRef) {
 async fn leave_stale_channels(app: &App, me: &Identity, conversations: &mut Vec<String>) {
     let (stale, kept): (Vec<String>, Vec<String>) = std::mem::take(conversations)
         .into_iter()
-        .partition(|id| !chat_core::policy::channel_member(id, me.role, me.is_guest, true));
+        .partition(|id| !chat_core::policy::channel_member(id, me.role, me.is_guest(), true));
     *conversations = kept;
     for channel in stale {
         tracing::info!(user = %me.user_id, %channel, "role changed: leaving a broadcast channel");
@@ -193,49 +204,9 @@ async fn leave_stale_channels(app: &App, me: &Identity, conversations: &mut Vec<
     }
 }
 
-/// Brings what others were told in line with whether the user is online now.
-/// Runs under the user's presence lock, so tabs opening and closing at once
-/// can never leave others with `user:online` after the last tab closed (or
-/// the reverse): whatever the interleaving, the last announcement matches
-/// the final count.
-async fn settle_presence(app: &App, user_id: &str) {
-    let mut announced = app.presence.announcement(user_id).await;
-    let online = app.presence.is_online(user_id);
-    if online != *announced {
-        let rooms = app
-            .store
-            .conversation_ids_of(user_id)
-            .await
-            .unwrap_or_default();
-        let event = if online {
-            "user:online"
-        } else {
-            "user:offline"
-        };
-        announce_presence(app, user_id, rooms, event).await;
-        *announced = online;
-    }
-    drop(announced);
-    app.presence.forget_if_idle(user_id);
-}
-
-/// `user:online` / `user:offline` go to those who share a conversation with
-/// the user, and to admins (who see everyone).
-async fn announce_presence(app: &App, user_id: &str, rooms: Vec<String>, event: &str) {
-    // Broadcast channels hold everyone: sharing one is not knowing each other.
-    let mut targets: Vec<String> = rooms
-        .into_iter()
-        .filter(|r| !r.starts_with("broadcast-"))
-        .collect();
-    targets.push(role_room(chat_core::Role::Admin));
-    crate::deliver::to_any(app, targets)
-        .except(user_room(user_id))
-        .emit(event, user_id);
-}
-
-async fn on_disconnect(app: App, s: SocketRef) {
+async fn on_disconnect<A: Adapter>(app: App, s: SocketRef<A>) {
     // Closing the inbox lets its worker finish what was already queued, then stop.
-    s.extensions.remove::<Inbox>();
+    s.extensions.remove::<Inbox<A>>();
     let n = app
         .connections
         .fetch_sub(1, Ordering::Relaxed)
@@ -245,21 +216,13 @@ async fn on_disconnect(app: App, s: SocketRef) {
     let Some(me) = s.extensions.get::<Arc<Identity>>() else {
         return;
     };
-    app.abuse.disconnect(s.id, me.is_guest);
-    let last = app.presence.disconnect(&me.user_id);
+    app.abuse.disconnect(s.id, me.is_guest()).await;
+    let last = app.presence.disconnect(&me.user_id).await;
+    metrics::gauge!(m::ONLINE_USERS).set(app.presence.users_here() as f64);
     if last {
-        m::user_offline(&me.user_id);
+        stop_typing(&app, &me.user_id).await;
     }
-    metrics::gauge!(m::ONLINE_USERS).set(app.presence.online_users() as f64);
-    if last {
-        for room in app.typing.rooms_of(&me.user_id) {
-            if app.typing.stop(&room, &me.user_id) {
-                let payload = json!({ "userId": me.user_id, "roomId": room, "isTyping": false });
-                crate::deliver::to(&app, room).emit("typing", &payload);
-            }
-        }
-    }
-    if !me.is_guest {
+    if !me.is_guest() {
         settle_presence(&app, &me.user_id).await;
     } else if last {
         settle_guest(&app, &me.user_id).await;
@@ -274,7 +237,7 @@ async fn settle_guest(app: &App, user_id: &str) {
     match app.store.conversation_ids_of(user_id).await {
         // (Unless it came back meanwhile, with its guest token.)
         Ok(rooms) if rooms.is_empty() => {
-            if !app.presence.is_online(user_id) {
+            if !app.presence.is_online(user_id).await {
                 app.people.forget(user_id);
             }
         }

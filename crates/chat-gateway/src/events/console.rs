@@ -2,14 +2,17 @@
 //! (`support:queue`) and taking from it (`support:take`), the supervisor view
 //! (`support:desk`, admins), transfer (`support:transfer`), the visitor panel
 //! (`support:visitor`), and the live nudge `support:desk:changed` that tells
-//! agents and admins to fetch their view again. The desk decides
-//! (crate::support::console); this module checks who may ask, persists
-//! through the same paths as an assignment, and answers.
+//! agents and admins to fetch their view again. The desk decides (chat_desk:
+//! each action checks and changes the desk in one atomic step, so two agents
+//! taking the same chat at once get it once); this module checks who may
+//! ask, persists through the same paths as an assignment, and answers.
 
-use super::support::{apply, reassign, system_message};
-use super::{conversation_for, payload, role_room, store_error, to_json, Ctx, Outcome};
+use super::support::desk_error;
+use super::{conversation_for, payload, store_error, to_json, Ctx, Outcome};
 use crate::state::App;
-use crate::support::console::{ConsoleError, QueuedView, TransferTo};
+use crate::support::{
+    apply, desk_changed, reassign, system_message, ConsoleError, DeskError, QueuedView, TransferTo,
+};
 use chat_core::clock::format_millis;
 use chat_core::model::MessageType;
 use chat_core::support::{department_for, QUERY_TYPES};
@@ -37,7 +40,7 @@ fn console_error(e: ConsoleError) -> ChatError {
 }
 
 fn staff_only(ctx: &Ctx) -> Result<(), ChatError> {
-    if ctx.me.is_guest {
+    if ctx.me.is_guest() {
         return Err(ChatError::unauthorized(
             "sign in as a support agent or admin",
         ));
@@ -50,32 +53,27 @@ fn staff_only(ctx: &Ctx) -> Result<(), ChatError> {
     }
 }
 
-/// Tells every agent's and admin's sockets that the desk changed (queue,
-/// loads, availability); they fetch their own view, which differs per agent.
-pub fn desk_changed(app: &App) {
-    // Socket by socket, and no panic at start-up, when the desk is rebuilt
-    // before the namespace exists (crate::deliver).
-    crate::deliver::to_any(
-        app,
-        vec![role_room(Role::SupportAgent), role_room(Role::Admin)],
-    )
-    .emit("support:desk:changed", &json!({}));
-}
-
 /// An admin who set its availability once serves support like a `general`
-/// agent (until the gateway restarts): connects and disconnects count for it.
-pub fn serving_admin(app: &App, me: &chat_core::Identity) -> bool {
-    me.role == Role::Admin && app.support.is_agent(&me.user_id)
+/// agent (while the desk remembers it): connects and disconnects count for it.
+pub async fn serving_admin(app: &App, me: &chat_core::Identity) -> bool {
+    if me.role != Role::Admin {
+        return false;
+    }
+    match app.support.snapshot().await {
+        Ok(desk) => desk.is_agent(&me.user_id),
+        Err(e) => {
+            tracing::warn!(error = %e, "the desk did not say whether an admin serves");
+            false
+        }
+    }
 }
 
 /// An admin's first `agent:status`: it joins the desk, online with the
-/// sockets it has open now (later ones count through the connect hooks).
-pub fn admin_serves(app: &App, admin: &str) {
-    let sockets = app
-        .io
-        .of("/")
-        .map_or(0, |ns| ns.to(super::user_room(admin)).sockets().len());
-    app.support.admin_joins(admin, sockets);
+/// sockets it has open on this node now (later ones count through the
+/// connect hooks).
+pub async fn admin_serves(app: &App, admin: &str) -> Result<(), DeskError> {
+    let sockets = app.fanout.local_count(super::user_room(admin));
+    app.support.admin_joins(admin, sockets).await
 }
 
 /// The start of the visitor's first own message, if any.
@@ -113,9 +111,10 @@ async fn queue_items(app: &App, queue: Vec<QueuedView>) -> Vec<Value> {
 pub async fn queue(ctx: &Ctx, _data: Value) -> Outcome {
     staff_only(ctx)?;
     let app = &ctx.app;
+    let desk = app.support.snapshot().await.map_err(desk_error)?;
     let view = match ctx.me.role {
-        Role::Admin => app.support.queue_view(None),
-        _ => app.support.queue_view(Some(&ctx.me.user_id)),
+        Role::Admin => desk.queue_view(None),
+        _ => desk.queue_view(Some(&ctx.me.user_id)),
     };
     let mut out = Map::new();
     out.insert("queue".into(), Value::Array(queue_items(app, view).await));
@@ -129,8 +128,9 @@ pub async fn desk(ctx: &Ctx, _data: Value) -> Outcome {
         return Err(ChatError::forbidden("the supervisor view is for admins"));
     }
     let app = &ctx.app;
+    let desk = app.support.snapshot().await.map_err(desk_error)?;
     let mut agents = Vec::new();
-    for a in app.support.agent_views() {
+    for a in &desk.agents {
         let mut chats = Vec::new();
         for id in &a.chats {
             if let Ok(Some(room)) = app.rooms.get(app.store.as_ref(), id).await {
@@ -154,7 +154,7 @@ pub async fn desk(ctx: &Ctx, _data: Value) -> Outcome {
     out.insert("agents".into(), Value::Array(agents));
     out.insert(
         "queue".into(),
-        Value::Array(queue_items(app, app.support.queue_view(None)).await),
+        Value::Array(queue_items(app, desk.queue_view(None)).await),
     );
     Ok(out)
 }
@@ -162,7 +162,7 @@ pub async fn desk(ctx: &Ctx, _data: Value) -> Outcome {
 /// `support:take { roomId }`: an agent takes a queued chat itself.
 pub async fn take(ctx: &Ctx, data: Value) -> Outcome {
     staff_only(ctx)?;
-    if ctx.me.role != Role::SupportAgent && !serving_admin(&ctx.app, &ctx.me) {
+    if ctx.me.role != Role::SupportAgent && !serving_admin(&ctx.app, &ctx.me).await {
         return Err(ChatError::forbidden(
             "only support agents (and admins who serve) take chats",
         ));
@@ -170,14 +170,21 @@ pub async fn take(ctx: &Ctx, data: Value) -> Outcome {
     let app = &ctx.app;
     let room_id = payload::room_id(&data, &app.limits)?;
     app.support
-        .register_agent(&ctx.me.user_id, app.people.agent_config(&ctx.me.user_id));
+        .register_agent(&ctx.me.user_id, app.people.agent_config(&ctx.me.user_id))
+        .await
+        .map_err(desk_error)?;
     let (_visitor, changes) = app
         .support
         .take_queued(&room_id, &ctx.me.user_id)
+        .await
+        .map_err(desk_error)?
         .map_err(console_error)?;
-    reassign(app, &room_id, &ctx.me.user_id, None).await;
+    let recorded = reassign(app, &room_id, &ctx.me.user_id, None).await;
+    // The desk decided: what it freed is carried out whether or not the
+    // store took the new agent, and the caller hears if it did not.
     apply(app, changes).await;
     desk_changed(app);
+    recorded.map_err(store_error)?;
     let mut out = Map::new();
     out.insert(
         "conversation".into(),
@@ -223,13 +230,16 @@ pub async fn transfer(ctx: &Ctx, data: Value) -> Outcome {
         }
     };
     let by = (ctx.me.role != Role::Admin).then_some(ctx.me.user_id.as_str());
-    let moved = match &to {
-        Target::Agent(a) => app.support.transfer(&room_id, TransferTo::Agent(a), by),
-        Target::Department(d) => app
-            .support
-            .transfer(&room_id, TransferTo::Department(d), by),
-    }
-    .map_err(console_error)?;
+    let to = match &to {
+        Target::Agent(a) => TransferTo::Agent(a),
+        Target::Department(d) => TransferTo::Department(d),
+    };
+    let moved = app
+        .support
+        .transfer(&room_id, to, by)
+        .await
+        .map_err(desk_error)?
+        .map_err(console_error)?;
     let to_name = app.people.name_of(&moved.to);
     system_message(
         app,
@@ -240,9 +250,10 @@ pub async fn transfer(ctx: &Ctx, data: Value) -> Outcome {
         ),
     )
     .await;
-    reassign(app, &room_id, &moved.to, Some(&moved.from)).await;
+    let recorded = reassign(app, &room_id, &moved.to, Some(&moved.from)).await;
     apply(app, moved.changes).await;
     desk_changed(app);
+    recorded.map_err(store_error)?;
     let mut out = Map::new();
     out.insert("agent".into(), json!({ "id": moved.to, "name": to_name }));
     Ok(out)
@@ -262,8 +273,8 @@ pub async fn visitor(ctx: &Ctx, data: Value) -> Outcome {
     let (room, s) = super::support::support_room(ctx, &data).await?;
     let room_id = room.id.clone();
     let mine = s.agent_id.as_deref() == Some(ctx.me.user_id.as_str());
-    let can_take = app
-        .support
+    let desk = app.support.snapshot().await.map_err(desk_error)?;
+    let can_take = desk
         .queue_view(Some(&ctx.me.user_id))
         .iter()
         .any(|q| q.conversation_id == room_id);
@@ -329,14 +340,13 @@ pub async fn visitor(ctx: &Ctx, data: Value) -> Outcome {
             .as_deref()
             .map(|a| json!({ "id": a, "name": app.people.name_of(a) }))),
     );
-    out.insert("position".into(), json!(app.support.position(&room_id)));
+    out.insert("position".into(), json!(desk.position(&room_id)));
     out.insert("earlier".into(), Value::Array(earlier));
     // Whom the chat could be transferred to right now (online, available,
     // under the limit, not its agent): the console's transfer menu.
-    let targets: Vec<Value> = app
-        .support
-        .agent_views()
-        .into_iter()
+    let targets: Vec<Value> = desk
+        .agents
+        .iter()
         .filter(|a| {
             a.online
                 && a.available

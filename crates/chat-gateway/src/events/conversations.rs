@@ -1,15 +1,18 @@
 //! Conversations: list, create, user search, and admin broadcasts.
 
-use super::messages::{announce_new_conversation, deliver};
-use super::{ack_data, conversation_for, conversation_view, payload, store_error, Ctx, Outcome};
+use super::{
+    ack_data, conversation_for, conversation_view, payload, store_error, user_room, Ctx, Outcome,
+};
+use crate::post::{post, Posted, Source};
 use crate::state::App;
 use chat_core::clock::{new_id, now_millis};
 use chat_core::model::{ConversationType, MessageType};
 use chat_core::policy::{may_create, may_start_direct, Party};
 use chat_core::{validate, ChatError, Identity, Role};
-use chat_store::{Appended, NewConversation, NewMessage};
+use chat_store::{ConversationRecord, NewConversation, NewMessage};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const MAX_PARTICIPANTS: usize = 500;
 const MAX_SEARCH_RESULTS: usize = 20;
@@ -47,9 +50,10 @@ pub async fn list(ctx: &Ctx, data: Value) -> Outcome {
         .conversations_of(&ctx.me.user_id, kind)
         .await
         .map_err(store_error)?;
+    let online = super::online_in(app, summaries.iter().map(|s| &s.record)).await;
     let mut conversations: Vec<_> = summaries
         .into_iter()
-        .map(|s| conversation_view(app, s))
+        .map(|s| conversation_view(app, s, &online))
         .collect();
     if kind == Some(ConversationType::Support) {
         conversations.extend(super::support::console_extra(ctx, kind).await?);
@@ -122,6 +126,24 @@ pub async fn create(ctx: &Ctx, data: Value) -> Outcome {
     may_create(me, kind, &others, &app.people)?;
     let mut participants = vec![ctx.me.user_id.clone()];
     participants.extend(ids.iter().cloned());
+    let record = open_conversation(ctx, kind, name, participants).await?;
+    let view = conversation_for(app, &record.id, &ctx.me.user_id).await?;
+    ack_data("conversation", &view)
+}
+
+/// Creates a conversation of the caller with `participants` (the caller
+/// first), as `conversation:create` and a first message to a `recipientId`
+/// both do once routing allowed it. A direct conversation the two already
+/// have is not made again: the store answers that one. A new conversation
+/// is cached, every participant's sockets join it, and each is sent
+/// `conversation:new`.
+pub(crate) async fn open_conversation(
+    ctx: &Ctx,
+    kind: ConversationType,
+    name: Option<String>,
+    participants: Vec<String>,
+) -> Result<Arc<ConversationRecord>, ChatError> {
+    let app = &ctx.app;
     let (record, created) = app
         .store
         .create_conversation(NewConversation {
@@ -135,12 +157,16 @@ pub async fn create(ctx: &Ctx, data: Value) -> Outcome {
         })
         .await
         .map_err(store_error)?;
-    let record = app.rooms.put(record);
+    let record = app.rooms.put(record).await;
     if created {
-        announce_new_conversation(ctx, &record).await;
+        for p in &record.participants {
+            crate::deliver::join_user(app, p, &record.id).await;
+            if let Ok(view) = conversation_for(app, &record.id, p).await {
+                crate::deliver::to(app, user_room(p)).emit("conversation:new", &view);
+            }
+        }
     }
-    let view = conversation_for(app, &record.id, &ctx.me.user_id).await?;
-    ack_data("conversation", &view)
+    Ok(record)
 }
 
 #[derive(Deserialize)]
@@ -173,9 +199,11 @@ pub async fn search_users(ctx: &Ctx, data: Value) -> Outcome {
         );
         if let Ok(Ok(found)) = tokio::time::timeout(std::time::Duration::from_secs(3), asked).await
         {
+            let ids: Vec<String> = found.iter().map(|u| u.id.clone()).collect();
+            let online = app.presence.online_among(&ids).await;
             let users: Vec<Value> = found
                 .into_iter()
-                .map(|u| json!({ "id": u.id, "name": u.name, "role": u.role, "online": app.presence.is_online(&u.id) }))
+                .map(|u| json!({ "id": u.id, "name": u.name, "role": u.role, "online": online.contains(&u.id) }))
                 .collect();
             return ack_data("users", &users);
         }
@@ -184,23 +212,34 @@ pub async fn search_users(ctx: &Ctx, data: Value) -> Outcome {
         id: &ctx.me.user_id,
         role: ctx.me.role,
     };
-    let users: Vec<Value> = app
+    let found: Vec<_> = app
         .people
         .search(&query, role)
         .into_iter()
-        .filter(|u| may_start_direct(me, Party { id: &u.id, role: u.role }, &app.people))
+        .filter(|u| {
+            may_start_direct(
+                me,
+                Party {
+                    id: &u.id,
+                    role: u.role,
+                },
+                &app.people,
+            )
+        })
         .take(MAX_SEARCH_RESULTS)
-        .map(|u| json!({ "id": u.id, "name": u.name, "role": u.role, "online": app.presence.is_online(&u.id) }))
+        .collect();
+    let ids: Vec<String> = found.iter().map(|u| u.id.clone()).collect();
+    let online = app.presence.online_among(&ids).await;
+    let users: Vec<Value> = found
+        .into_iter()
+        .map(|u| json!({ "id": u.id, "name": u.name, "role": u.role, "online": online.contains(&u.id) }))
         .collect();
     ack_data("users", &users)
 }
 
 /// The id of the broadcast channel of an audience (`None`: every signed-in user).
 pub fn channel_id(audience: Option<Role>) -> String {
-    match audience {
-        None => "broadcast-all".into(),
-        Some(r) => format!("broadcast-{r}"),
-    }
+    chat_core::ConversationId::broadcast(audience).into_string()
 }
 
 /// Creates the broadcast channels if they do not exist yet (at start-up).
@@ -275,7 +314,7 @@ pub async fn broadcast(ctx: &Ctx, data: Value) -> Outcome {
         },
     };
     let content = validate::message_body(&req.content, &[], &app.limits)?;
-    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+    if !app.message_limiter.check(&ctx.me.user_id, 1).await {
         return Err(ChatError::rate_limited());
     }
     let channel = channel_id(audience);
@@ -285,23 +324,21 @@ pub async fn broadcast(ctx: &Ctx, data: Value) -> Outcome {
         .await
         .map_err(store_error)?
         .ok_or_else(|| ChatError::unavailable("broadcast channel missing"))?;
-    let appended = app
-        .store
-        .append_message(NewMessage::plain(
-            MessageType::Text,
-            &channel,
-            &ctx.me.user_id,
-            &ctx.me.name,
-            content,
-        ))
+    let new = NewMessage::plain(
+        MessageType::Text,
+        &channel,
+        &ctx.me.user_id,
+        &ctx.me.name,
+        content,
+    );
+    // A fresh id and no client id: the store cannot take it for a resend.
+    match post(app, &room, new, Source::Gateway)
         .await
-        .map_err(store_error)?;
-    let Appended::New(message) = appended else {
-        return Err(ChatError::conflict("duplicate broadcast"));
-    };
-    metrics::counter!(crate::metrics::MESSAGES_TOTAL, "type" => "text").increment(1);
-    deliver(ctx, &room, &message).await;
-    ack_data("message", &message)
+        .map_err(store_error)?
+    {
+        Posted::New(message, _) => ack_data("message", &message),
+        Posted::Repeat(_) => Err(ChatError::conflict("duplicate broadcast")),
+    }
 }
 
 /// A channel's audience in words ("support agents"), for its human name.

@@ -1,13 +1,16 @@
 //! Messages: send, edit, delete, react, read receipts, history and sync.
 
-use super::rooms::{enter, join_user_sockets, member_room};
-use super::{ack_data, conversation_for, payload, store_error, to_json, user_room, Ctx, Outcome};
+use super::conversations::open_conversation;
+use super::rooms::{enter, member_room};
+use super::{ack_data, payload, store_error, to_json, user_room, Ctx, Outcome};
 use crate::metrics as m;
-use chat_core::clock::{new_id, now_millis};
+use crate::post::{post, Posted, Source};
+use crate::reply::Answer;
+use chat_core::clock::now_millis;
 use chat_core::model::{ConversationType, Message, MessageType};
 use chat_core::policy::{may_start_direct, Party};
 use chat_core::{validate, ChatError, Role};
-use chat_store::{Appended, ConversationRecord, NewConversation, NewMessage, Page};
+use chat_store::{ConversationRecord, NewMessage, Page};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -31,7 +34,9 @@ struct SendMessage {
     parent_id: Option<String>,
 }
 
-pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
+/// Answers with the stored message; a new one's ack carries the bytes its
+/// broadcast encoded.
+pub async fn send(ctx: &Ctx, data: Value) -> Result<Answer, ChatError> {
     let received = Instant::now();
     let app = &ctx.app;
     let limits = &app.limits;
@@ -44,11 +49,11 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
         None => None,
     };
     let content = validate::message_body(&req.content, &req.attachments, limits)?;
-    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+    if !app.message_limiter.check(&ctx.me.user_id, 1).await {
         return Err(ChatError::rate_limited());
     }
     // Guests from one address share one budget: each connection is a new guest.
-    if ctx.me.is_guest && !app.abuse.guest_message(ctx.sid) {
+    if ctx.me.is_guest() && !app.abuse.guest_message(ctx.sid).await {
         return Err(ChatError::rate_limited());
     }
 
@@ -72,61 +77,38 @@ pub async fn send(ctx: &Ctx, data: Value) -> Outcome {
     } else {
         MessageType::Text
     };
-    let appended = app
-        .store
-        .append_message(NewMessage {
-            // The store assigns the id (ids increase in commit order); making
-            // one here cost a getrandom syscall per message for nothing.
-            id: String::new(),
-            conversation_id: room.id.clone(),
-            author_id: ctx.me.user_id.clone(),
-            author_name: author_name(ctx),
-            content,
-            kind,
-            attachments,
-            parent_id,
-            client_id,
-            at: now_millis(),
-        })
+    let new = NewMessage {
+        // The store assigns the id (ids increase in commit order); making
+        // one here cost a getrandom syscall per message for nothing.
+        id: String::new(),
+        conversation_id: room.id.clone(),
+        author_id: ctx.me.user_id.clone(),
+        author_name: author_name(ctx),
+        content,
+        kind,
+        attachments,
+        parent_id,
+        client_id,
+        at: now_millis(),
+    };
+    let posted = post(app, &room, new, Source::Member)
         .await
         .map_err(store_error)?;
-    let message = match appended {
-        Appended::Duplicate(mut first) => {
-            // The first send, possibly long ago: its attachment URLs are re-signed.
-            crate::attachments::refresh_urls(app, std::slice::from_mut(&mut first));
-            return ack_data("message", &first);
+    match posted {
+        Posted::New(_, encoded) => {
+            metrics::histogram!(m::DELIVERY_SECONDS).record(received.elapsed().as_secs_f64());
+            Ok(Answer::Encoded {
+                field: "message",
+                value: encoded,
+            })
         }
-        Appended::New(m) => m,
-    };
-    crate::attachments::link(app, &message).await;
-    m::message_posted(&room, &ctx.me.user_id);
-
-    metrics::counter!(m::MESSAGES_TOTAL, "type" => message.kind.as_str()).increment(1);
-    if app.typing.stop(&room.id, &ctx.me.user_id) {
-        let payload = json!({ "userId": ctx.me.user_id, "roomId": room.id, "isTyping": false });
-        // Like every typing event: to the others, none of the typist's tabs.
-        crate::deliver::to(app, room.id.clone())
-            .except(super::user_room(&ctx.me.user_id))
-            .emit("typing", &payload);
+        Posted::Repeat(first) => ack_data("message", &first).map(Answer::Fields),
     }
-    deliver(ctx, &room, &message).await;
-    metrics::histogram!(m::DELIVERY_SECONDS).record(received.elapsed().as_secs_f64());
-    ack_data("message", &message)
-}
-
-/// Emits a stored message to its room and notifies participants who are not
-/// connected. Every socket in the room gets it, the sending one too (as the
-/// seed's server did): each client then sees one ordered stream of the room's
-/// changes, which is what lets reactions and reads converge (races.test.mjs).
-pub async fn deliver(ctx: &Ctx, room: &ConversationRecord, message: &Message) {
-    let app = &ctx.app;
-    crate::deliver::to(app, room.id.clone()).emit("message", message);
-    crate::notify::offline_participants(app, room, message).await;
 }
 
 /// A guest is named by its support form; a signed-in user by its token.
 fn author_name(ctx: &Ctx) -> String {
-    if ctx.me.is_guest {
+    if ctx.me.is_guest() {
         ctx.app.people.name_of(&ctx.me.user_id)
     } else {
         ctx.me.name.clone()
@@ -175,35 +157,13 @@ async fn direct_room(ctx: &Ctx, recipient: &str) -> Result<Arc<ConversationRecor
             "routing policy does not allow a conversation with this user",
         ));
     }
-    let (record, created) = app
-        .store
-        .create_conversation(NewConversation {
-            id: new_id(),
-            kind: ConversationType::Direct,
-            name: None,
-            created_by: ctx.me.user_id.clone(),
-            participants: vec![ctx.me.user_id.clone(), recipient.to_owned()],
-            support: None,
-            at: now_millis(),
-        })
-        .await
-        .map_err(store_error)?;
-    let record = app.rooms.put(record);
-    if created {
-        announce_new_conversation(ctx, &record).await;
-    }
-    Ok(record)
-}
-
-/// Puts every participant's sockets in the room and sends each `conversation:new`.
-pub async fn announce_new_conversation(ctx: &Ctx, record: &ConversationRecord) {
-    let app = &ctx.app;
-    for p in &record.participants {
-        join_user_sockets(app, p, &record.id).await;
-        if let Ok(view) = conversation_for(app, &record.id, p).await {
-            crate::deliver::to(app, user_room(p)).emit("conversation:new", &view);
-        }
-    }
+    open_conversation(
+        ctx,
+        ConversationType::Direct,
+        None,
+        vec![ctx.me.user_id.clone(), recipient.to_owned()],
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -219,7 +179,7 @@ pub async fn edit(ctx: &Ctx, data: Value) -> Outcome {
     let id = payload::message_id("messageId", &req.message_id)?;
     let content = validate::content(&req.content, &app.limits)?;
     // Edits are rate-limited like messages (they reach the whole room too).
-    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+    if !app.message_limiter.check(&ctx.me.user_id, 1).await {
         return Err(ChatError::rate_limited());
     }
     let message = existing_message(ctx, &id).await?;
@@ -280,7 +240,7 @@ pub async fn react(ctx: &Ctx, data: Value) -> Outcome {
     let id = payload::message_id("messageId", &req.message_id)?;
     let emoji = validate::emoji(&req.emoji)?;
     // Every toggle reaches the whole room: rate-limited like messages.
-    if app.message_limiter.check_key(&ctx.me.user_id).is_err() {
+    if !app.message_limiter.check(&ctx.me.user_id, 1).await {
         return Err(ChatError::rate_limited());
     }
     let message = existing_message(ctx, &id).await?;
@@ -435,7 +395,7 @@ struct Sync {
 pub async fn sync(ctx: &Ctx, data: Value) -> Outcome {
     let req: Sync = payload::parse(data)?;
     let since = payload::message_id("since", &req.since)?;
-    m::synced(&ctx.app, ctx.sid);
+    m::synced(&ctx.synced);
     let (mut messages, has_more) = ctx
         .app
         .store

@@ -6,18 +6,25 @@ pub mod connection;
 pub mod console;
 pub mod conversations;
 pub mod messages;
+pub mod notifications;
 pub mod payload;
 pub mod rooms;
 pub mod support;
 pub mod typing;
 
-use crate::inbox::Inbound;
+// Room names are the delivery layer's, conversation views the views'
+// module's; handlers use them all the time.
+pub use crate::deliver::{role_room, user_room};
+use crate::inbox::{Handling, Inbound};
+use crate::reply::Answer;
 use crate::state::App;
-use chat_core::model::{Conversation, Participant};
+pub use crate::views::{conversation_view, online_in};
+use chat_core::model::Conversation;
 use chat_core::{ChatError, Identity};
-use chat_store::{ConversationRecord, ConversationSummary, StoreError};
+use chat_store::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
 use std::sync::Arc;
 
@@ -27,26 +34,39 @@ pub struct Ctx {
     pub app: App,
     pub sid: Sid,
     pub me: Arc<Identity>,
+    /// Whether the socket has called `sync` already (counts reconnections).
+    pub synced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A handler's result: the ack's data fields, or the error.
 pub type Outcome = Result<Map<String, Value>, ChatError>;
 
-pub async fn dispatch(ctx: &Ctx, inbound: Inbound) {
+pub async fn dispatch<A: Adapter>(ctx: &Ctx, inbound: Inbound<A>) {
     let Inbound { event, data, reply } = inbound;
     crate::metrics::event_received(&event);
     let outcome = match data {
         Ok(data) => route(ctx, &event, data).await,
         Err(_) => Err(ChatError::invalid("payload could not be decoded")),
     };
+    // In a cluster, what the event broadcast leaves for the other nodes
+    // before its ack (bounded: Redis being away delays acks, never stops them).
+    if let Some(flushed) = ctx.app.fanout.flushed() {
+        let _ = tokio::time::timeout(crate::cluster::ACK_WAITS_FOR_PUBLISH, flushed).await;
+    }
     reply.send(outcome);
 }
 
-async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
-    match event {
+/// [`dispatch`] as a socket's inbox runs it (crate::inbox::Inbox::start).
+pub(crate) fn dispatch_boxed<A: Adapter>(ctx: &Ctx, inbound: Inbound<A>) -> Handling<'_> {
+    Box::pin(dispatch(ctx, inbound))
+}
+
+async fn route(ctx: &Ctx, event: &str, data: Value) -> Result<Answer, ChatError> {
+    let fields = match event {
         "join" | "join:room" => rooms::join(ctx, data).await,
         "leave" | "leave:room" => rooms::leave(ctx, data).await,
-        "message" => messages::send(ctx, data).await,
+        // A new message's ack reuses the bytes its broadcast encoded.
+        "message" => return messages::send(ctx, data).await,
         "message:edit" => messages::edit(ctx, data).await,
         "message:delete" => messages::delete(ctx, data).await,
         "message:react" => messages::react(ctx, data).await,
@@ -70,10 +90,11 @@ async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
         "support:transfer" => console::transfer(ctx, data).await,
         "support:visitor" => console::visitor(ctx, data).await,
         "support:desk" => console::desk(ctx, data).await,
-        "push:subscribe" => crate::notify::subscribe(ctx, data).await,
-        "push:unsubscribe" => crate::notify::unsubscribe(ctx, data).await,
+        "push:subscribe" => notifications::subscribe(ctx, data).await,
+        "push:unsubscribe" => notifications::unsubscribe(ctx, data).await,
         _ => Err(ChatError::invalid("unknown event")),
-    }
+    };
+    fields.map(Answer::Fields)
 }
 
 /// Builds ack data from `(field, value)` pairs.
@@ -99,88 +120,10 @@ pub fn store_error(err: StoreError) -> ChatError {
     }
 }
 
-/// A conversation as one user sees it on the wire.
-pub fn conversation_view(app: &App, summary: ConversationSummary) -> Conversation {
-    let ConversationSummary {
-        record,
-        unread_count,
-        mut last_message,
-    } = summary;
-    // A stored message's attachment URLs were signed when it was sent: sign
-    // them again, as history and sync do, so a list read later still works.
-    if let Some(m) = last_message.as_mut() {
-        crate::attachments::refresh_urls(app, std::slice::from_mut(m));
-    }
-    let participants = participants_view(app, &record);
-    let support = record
-        .support
-        .as_ref()
-        .map(|s| chat_core::model::SupportInfo {
-            visitor_id: s.visitor_id.clone(),
-            visitor_name: s.visitor_name.clone(),
-            visitor_email: s.visitor_email.clone(),
-            query_type: s.query_type.clone(),
-            department: s.department.clone(),
-            agent_id: s.agent_id.clone(),
-            started_at: s.started_at,
-            ended_at: s.ended_at,
-            rating: s.rating,
-        });
-    Conversation {
-        id: record.id,
-        kind: record.kind,
-        name: record.name,
-        participants,
-        unread_count,
-        last_message,
-        status: record
-            .support
-            .as_ref()
-            .map(|s| s.status.as_str().to_owned()),
-        support,
-        created_at: record.created_at,
-        last_activity_at: record.last_activity_at,
-    }
-}
-
-pub fn participants_view(app: &App, record: &ConversationRecord) -> Vec<Participant> {
-    if record.kind == chat_core::model::ConversationType::Channel {
-        // A broadcast channel's audience is a role, not a list worth sending.
-        return Vec::new();
-    }
-    record
-        .participants
-        .iter()
-        .map(|id| {
-            let user = app.people.get(id);
-            Participant {
-                id: id.clone(),
-                name: user
-                    .as_ref()
-                    .map(|u| u.name.clone())
-                    .unwrap_or_else(|| id.clone()),
-                role: user.map(|u| u.role).unwrap_or(chat_core::Role::Public),
-                online: app.presence.is_online(id),
-            }
-        })
-        .collect()
-}
-
 /// The conversation as `user` sees it, straight from the store.
 pub async fn conversation_for(app: &App, id: &str, user: &str) -> Result<Conversation, ChatError> {
-    let summary = app
-        .store
-        .summary_for(id, user)
+    crate::views::conversation_of(app, id, user)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| ChatError::not_found("no such conversation"))?;
-    Ok(conversation_view(app, summary))
-}
-
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
-}
-
-pub fn role_room(role: chat_core::Role) -> String {
-    format!("role:{role}")
+        .ok_or_else(|| ChatError::not_found("no such conversation"))
 }

@@ -7,7 +7,6 @@
 //! keeps receiving the room's events (unread counts stay live).
 
 use super::{ack_data, conversation_for, payload, store_error, user_room, Ctx, Outcome};
-use crate::state::App;
 use chat_core::clock::now_millis;
 use chat_core::policy::{room_access, Party, RoomAccess};
 use chat_core::ChatError;
@@ -33,7 +32,7 @@ pub async fn enter(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, 
     match access(ctx, &room) {
         RoomAccess::Member => Ok(room),
         RoomAccess::MayEnter if ctx.me.is_admin() => {
-            join_user_sockets(app, &ctx.me.user_id, room_id).await;
+            crate::deliver::join_user(app, &ctx.me.user_id, room_id).await;
             Ok(room)
         }
         RoomAccess::MayEnter => {
@@ -41,7 +40,7 @@ pub async fn enter(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRecord>, 
                 .add_participant(room_id, &ctx.me.user_id)
                 .await
                 .map_err(store_error)?;
-            join_user_sockets(app, &ctx.me.user_id, room_id).await;
+            crate::deliver::join_user(app, &ctx.me.user_id, room_id).await;
             app.rooms
                 .refresh(app.store.as_ref(), room_id)
                 .await
@@ -72,7 +71,7 @@ pub async fn member_room(ctx: &Ctx, room_id: &str) -> Result<Arc<ConversationRec
 pub fn is_member(who: &chat_core::Identity, room: &ConversationRecord) -> bool {
     let listed = room.participants.contains(&who.user_id);
     if room.kind == chat_core::model::ConversationType::Channel {
-        chat_core::policy::channel_member(&room.id, who.role, who.is_guest, listed)
+        chat_core::policy::channel_member(&room.id, who.role, who.is_guest(), listed)
     } else {
         listed
     }
@@ -96,13 +95,6 @@ fn access(ctx: &Ctx, room: &ConversationRecord) -> RoomAccess {
     let is_participant = is_member(&ctx.me, room);
     let agent = room.support.as_ref().and_then(|s| s.agent_id.as_deref());
     room_access(me, is_participant, room.kind, agent)
-}
-
-/// Puts every open socket of a user in a room.
-pub async fn join_user_sockets(app: &App, user_id: &str, room_id: &str) {
-    crate::deliver::to(app, user_room(user_id))
-        .join(room_id.to_owned())
-        .await;
 }
 
 pub async fn join(ctx: &Ctx, data: Value) -> Outcome {

@@ -23,11 +23,11 @@ pub async fn typing(ctx: &Ctx, data: Value, forced: Option<bool>) -> Outcome {
     }
     let user = ctx.me.user_id.clone();
     let changed = if is_typing {
-        let generation = app.typing.start(&room_id, &user);
+        let generation = app.typing.start(&room_id, &user).await;
         let (app2, room2, user2) = (app.clone(), room_id.clone(), user.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(app2.typing.timeout).await;
-            if app2.typing.expire(&room2, &user2, generation) {
+            tokio::time::sleep(app2.typing.timeout()).await;
+            if app2.typing.expire(&room2, &user2, generation).await {
                 let payload = json!({ "userId": user2, "roomId": room2, "isTyping": false });
                 crate::deliver::to(&app2, room2.clone())
                     .except(super::user_room(&user2))
@@ -36,7 +36,7 @@ pub async fn typing(ctx: &Ctx, data: Value, forced: Option<bool>) -> Outcome {
         });
         true
     } else {
-        app.typing.stop(&room_id, &user)
+        app.typing.stop(&room_id, &user).await
     };
     if changed {
         let payload = json!({ "userId": user, "roomId": room_id, "isTyping": is_typing });

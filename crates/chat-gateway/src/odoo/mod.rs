@@ -8,101 +8,23 @@
 //!   signed with HMAC-SHA256.
 //! * identities: Odoo session cookies, and users' roles and courses (`whois`),
 //!   cached briefly.
+//!
+//! The bridge's own data (the client, its caches, its health) is
+//! [`OdooBridge`] in odoo_bridge.rs, below the app; its operations that need
+//! the app are the `impl` here.
 
 pub mod outbox;
 pub mod push;
 
+pub use crate::odoo_bridge::OdooBridge;
+
+use crate::odoo_bridge::IDENTITY_TTL;
 use crate::state::App;
 use chat_core::{Identity, Role};
-use dashmap::DashMap;
-use odoo_rpc::{OdooClient, OdooConfig, OdooError};
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// How long what Odoo said about a user (or a session) is trusted.
-const IDENTITY_TTL: Duration = Duration::from_secs(60);
-
-pub struct OdooBridge {
-    pub client: OdooClient,
-    pub push_secret: Option<String>,
-    pub batch_size: usize,
-    pub retry_max: Duration,
-    lookup_wait: Duration,
-    health: Mutex<Health>,
-    sessions: DashMap<String, (Identity, Instant)>,
-    known: DashMap<String, Instant>,
-    /// Push event ids already handled (a push whose answer was lost comes again).
-    pub seen_events: DashMap<String, Instant>,
-    /// Wakes the outbox drain (set when it starts): dead letters re-queued
-    /// by a `retry` push are sent at once.
-    pub(crate) wake: std::sync::OnceLock<std::sync::Arc<tokio::sync::Notify>>,
-}
-
-#[derive(Default, Clone)]
-struct Health {
-    status: &'static str,
-    last_error: Option<String>,
-    /// `(code, reason)` of the last item Odoo refused (parked) since start.
-    last_refusal: Option<(String, String)>,
-}
-
 impl OdooBridge {
-    pub fn from_config(c: &crate::config::Config) -> anyhow::Result<Option<Self>> {
-        let Some(url) = &c.odoo_url else {
-            return Ok(None);
-        };
-        let need = |v: &Option<String>, name: &str| {
-            v.clone()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| anyhow::anyhow!("ODOO_URL is set, so {name} must be set too"))
-        };
-        let client = OdooClient::new(OdooConfig {
-            url: url.clone(),
-            db: need(&c.odoo_db, "ODOO_DB")?,
-            login: need(&c.odoo_user, "ODOO_USER")?,
-            api_key: need(&c.odoo_api_key, "ODOO_API_KEY")?,
-            timeout: Duration::from_millis(c.odoo_timeout_ms),
-            max_concurrency: 8,
-        })?;
-        Ok(Some(Self {
-            client,
-            push_secret: c.odoo_push_secret.clone().filter(|s| !s.is_empty()),
-            batch_size: c.odoo_batch_size.clamp(1, 500),
-            retry_max: Duration::from_millis(c.odoo_retry_max_ms.max(100)),
-            lookup_wait: Duration::from_millis(c.odoo_lookup_wait_ms),
-            health: Mutex::new(Health {
-                status: "starting",
-                last_error: None,
-                last_refusal: None,
-            }),
-            sessions: DashMap::new(),
-            known: DashMap::new(),
-            seen_events: DashMap::new(),
-            wake: std::sync::OnceLock::new(),
-        }))
-    }
-
-    pub fn record_ok(&self) {
-        let mut h = self.health.lock();
-        h.status = "ok";
-    }
-
-    pub fn record_error(&self, e: &OdooError) {
-        let mut h = self.health.lock();
-        h.status = if e.is_access() {
-            "unauthorized"
-        } else {
-            "down"
-        };
-        h.last_error = Some(e.to_string());
-    }
-
-    /// Remembers the last item Odoo refused for good, for `/health`.
-    pub(crate) fn record_refusal(&self, code: &str, reason: &str) {
-        self.health.lock().last_refusal = Some((code.to_owned(), reason.to_owned()));
-    }
-
     /// The bridge's part of `/health`. While dead letters exist the backend
     /// is `degraded` (reachable, but changes are missing from Odoo) and
     /// `lastRefusal` says why, so an operator can fix the cause and retry
@@ -156,7 +78,6 @@ impl OdooBridge {
             user_id: user.id.clone(),
             name: user.name.clone(),
             role: user.role.parse().unwrap_or(Role::Public),
-            is_guest: false,
             department: user.department.clone(),
             email: user.email.clone(),
         };
@@ -172,7 +93,7 @@ impl OdooBridge {
     pub async fn ensure_known(&self, app: &App, ids: &[String]) {
         let stale: Vec<String> = ids
             .iter()
-            .filter(|id| !id.starts_with("guest_"))
+            .filter(|id| !chat_core::UserId::is_guest_id(id))
             .filter(|id| {
                 self.known
                     .get(*id)
@@ -195,7 +116,7 @@ impl OdooBridge {
                     };
                     if app.people.get(&user.id).as_ref() != Some(&record) {
                         app.people.remember(record.clone());
-                        let _ = app.store.upsert_user(record).await;
+                        store_user(app, record).await;
                     }
                     learn_courses(app, &user);
                     self.known.insert(user.id, Instant::now());
@@ -206,11 +127,6 @@ impl OdooBridge {
                 self.record_error(&e);
             }
         }
-    }
-
-    pub fn forget_user(&self, id: &str) {
-        self.known.remove(id);
-        self.sessions.retain(|_, (who, _)| who.user_id != id);
     }
 
     /// Loads support agents from Odoo into the desk (start-up, and every minute).
@@ -228,7 +144,7 @@ impl OdooBridge {
                         };
                         if app.people.get(&a.user_id).as_ref() != Some(&record) {
                             app.people.remember(record.clone());
-                            let _ = app.store.upsert_user(record).await;
+                            store_user(app, record).await;
                         }
                     }
                     let config = chat_core::directory::AgentConfig {
@@ -238,7 +154,9 @@ impl OdooBridge {
                         available: a.is_available,
                         away_message: a.away_message.clone().filter(|m| !m.is_empty()),
                     };
-                    app.support.configure_agent(&config);
+                    if let Err(e) = app.support.configure_agent(&config).await {
+                        tracing::warn!(error = %e, "the desk did not take an agent's configuration");
+                    }
                 }
             }
             Err(e) => {
@@ -268,6 +186,17 @@ pub async fn learn(app: &App, ids: &[String]) {
     let _ = tokio::time::timeout(wait, lookup).await;
 }
 
+/// Keeps what Odoo said of a user in the store too (names after a restart).
+/// The directory in memory has it already, so a store that fails here costs
+/// nothing now; it is logged, and the store keeps the older record until
+/// Odoo describes the user differently again or the node restarts.
+async fn store_user(app: &App, record: chat_store::UserRecord) {
+    let id = record.id.clone();
+    if let Err(e) = app.store.upsert_user(record).await {
+        tracing::warn!(error = %e, user = %id, "could not store a user Odoo described");
+    }
+}
+
 fn learn_courses(app: &App, user: &odoo_rpc::gateway_api::OdooUser) {
     app.people.set_courses(
         &user.id,
@@ -292,10 +221,10 @@ pub fn spawn(app: &App, signal: std::sync::Arc<tokio::sync::Notify>) {
             tick.tick().await;
             if let Some(odoo) = &refresh.odoo {
                 odoo.refresh_agents(&refresh).await;
-                let changes = refresh.support.refill();
-                crate::events::support::apply(&refresh, changes).await;
-                odoo.seen_events
-                    .retain(|_, t| t.elapsed() < Duration::from_secs(24 * 3600));
+                match refresh.support.refill().await {
+                    Ok(changes) => crate::support::apply(&refresh, changes).await,
+                    Err(e) => tracing::warn!(error = %e, "the desk did not refill"),
+                }
             }
         }
     });
