@@ -137,6 +137,76 @@ pub fn table(results: &[Value]) -> Option<String> {
     (rows > 0).then_some(md)
 }
 
+/// The fan-out over several nodes against one node, same run (issue 14):
+/// rows `server` "cluster-1" and "cluster-N" (N nodes, one Redis and one
+/// PostgreSQL database in both; server CPU counts every node, Redis and the
+/// PostgreSQL backends). With client `k` on node `k % N`, a delivery crosses
+/// nodes with probability `1 - 1/N`; the extra CPU per delivery divided by
+/// that share is the cost of one cross-node delivery.
+pub fn cluster_table(results: &[Value]) -> Option<String> {
+    let mut md = String::from(
+        "| target msg/s | nodes | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery | vs one node | CPU µs per cross-node delivery |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    // load point → nodes → (deliveries/s, p50, p99, cpu) samples
+    type Samples = [Vec<f64>; 4];
+    let mut points: BTreeMap<u64, BTreeMap<u64, Samples>> = BTreeMap::new();
+    for r in results.iter().filter(|r| r["scenario"] == "fanout") {
+        let Some(nodes) = r["server"]
+            .as_str()
+            .and_then(|s| s.strip_prefix("cluster-"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let Some(load) = r["target_rate"].as_f64() else {
+            continue;
+        };
+        let entry = points
+            .entry(load as u64)
+            .or_default()
+            .entry(nodes)
+            .or_default();
+        for (i, path) in [
+            "/deliveries_per_s",
+            "/latency_ms/p50",
+            "/latency_ms/p99",
+            "/server_cpu_us_per_delivery",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if let Some(v) = r.pointer(path).and_then(Value::as_f64) {
+                entry[i].push(v);
+            }
+        }
+    }
+    let mut rows = 0;
+    for (load, by_nodes) in points {
+        let one_cpu = by_nodes.get(&1).and_then(|s| median(s[3].clone()));
+        for (nodes, samples) in &by_nodes {
+            let [rate, p50, p99, cpu] = samples.clone().map(median);
+            let (vs_one, cross) = match (cpu, one_cpu) {
+                (Some(c), Some(o)) if *nodes > 1 && o > 0.0 => {
+                    let share = 1.0 - 1.0 / *nodes as f64;
+                    (format!("{:.2}", c / o), cell(Some((c - o) / share)))
+                }
+                _ => ("–".into(), "–".into()),
+            };
+            rows += 1;
+            let _ = writeln!(
+                md,
+                "| {load} | {nodes} | {} | {} | {} | {} | {vs_one} | {cross} |",
+                cell(rate),
+                cell(p50),
+                cell(p99),
+                cell(cpu),
+            );
+        }
+    }
+    (rows > 0).then_some(md)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +235,34 @@ mod tests {
         );
         // 10 clients: no gateway row, nothing to compare.
         assert!(!t.contains("10 clients"), "{t}");
+    }
+
+    #[test]
+    fn cluster_rows_compare_n_nodes_with_one() {
+        let fan = |server: &str, cpu: f64| {
+            json!({"scenario":"fanout","server":server,"target_rate":600.0,"deliveries_per_s":29400.0,
+                   "latency_ms":{"p50":2.0,"p99":9.0},"server_cpu_us_per_delivery":cpu})
+        };
+        let rs = vec![
+            fan("cluster-1", 10.0),
+            fan("cluster-3", 14.0),
+            fan("gateway", 8.0),
+        ];
+        let t = cluster_table(&rs).expect("a table");
+        // 3 nodes: 2/3 of deliveries cross nodes, (14 - 10) / (2/3) = 6.
+        assert!(
+            t.contains("| 600 | 3 | 29400 | 2.00 | 9.00 | 14.00 | 1.40 | 6.00 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 600 | 1 | 29400 | 2.00 | 9.00 | 10.00 | – | – |"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("| 8.00 |"),
+            "the single gateway is not a cluster row: {t}"
+        );
+        assert!(cluster_table(&[fan("gateway", 8.0)]).is_none());
     }
 
     #[test]

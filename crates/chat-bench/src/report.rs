@@ -256,6 +256,11 @@ pub fn render_markdown(results: &[Value], machine: &str, charts: &[(String, Stri
         md.push_str(&t);
         md.push('\n');
     }
+    if let Some(t) = crate::ratios::cluster_table(results) {
+        md.push_str("## fan-out over several nodes vs one node (Redis + PostgreSQL), same run\n\n");
+        md.push_str(&t);
+        md.push('\n');
+    }
     for (title, file) in charts {
         let _ = writeln!(md, "![{title}]({file})\n");
     }

@@ -4,7 +4,8 @@
 //! `connections` scenarios need, and stores nothing: an HS256 token checked at
 //! connect, `session`, `conversation:create` putting the members' sockets in a
 //! room, `message` → one room broadcast and the ack. It uses the gateway's
-//! Engine.IO settings (payload limit, 1 KiB websocket read buffer), so the
+//! Engine.IO settings (payload limit, 1 KiB websocket read buffer) and its
+//! handshake handling (`detach_from_read_buffer`), so the
 //! difference between the gateway and this server is what the gateway itself
 //! costs above socketioxide: `scripts/bench.sh` runs the three servers (gateway,
 //! floor, Node baseline) in one run and reports the ratios.
@@ -235,7 +236,12 @@ async fn main() -> anyhow::Result<()> {
     io.ns("/", on_connect.with(authenticate));
     let app = axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
-        .layer(layer);
+        .layer(layer)
+        // As the gateway: the handshake request socketioxide keeps for each
+        // socket's life no longer pins hyper's 8 KiB read buffers.
+        .layer(tower::util::MapRequestLayer::new(
+            chat_gateway::server::detach_from_read_buffer,
+        ));
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
     println!("floor listening on http://127.0.0.1:{}", addr.port());

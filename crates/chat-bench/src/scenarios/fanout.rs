@@ -43,6 +43,8 @@ struct Counters {
     sent: AtomicU64,
     delivered: AtomicU64,
     ready: AtomicU64,
+    /// Senders that have seen the drain begin and will send no more.
+    stopped: AtomicU64,
     closed: AtomicU64,
     errors: AtomicU64,
 }
@@ -98,7 +100,11 @@ async fn fanout_member(
                         sending = ticker.is_some();
                         if let Some(t) = ticker.as_mut() { t.reset_immediately(); }
                     }
-                    Phase::Drain => sending = false,
+                    Phase::Drain => {
+                        // Only now, after any send in progress was counted.
+                        if ticker.is_some() { cnt.stopped.fetch_add(1, Relaxed); }
+                        sending = false;
+                    }
                     Phase::Done => break,
                     Phase::Warmup => {}
                 }
@@ -139,7 +145,11 @@ pub async fn fanout(a: FanoutArgs) -> Result<()> {
     if a.members < 2 || a.senders == 0 || a.senders > a.members {
         bail!("need members >= 2 and 1 <= senders <= members");
     }
-    let target = Target::parse(&c.url).await?;
+    // Client `k` connects to node `k % nodes`: with as many members per room
+    // as nodes or more, every room has members on each node, and most
+    // deliveries cross nodes.
+    let targets = parse_targets(&c.url).await?;
+    let target = &targets[0];
     let user = |r: usize, j: usize| a.user_offset + r * a.members + j;
     let members: Vec<Vec<String>> = (0..a.rooms)
         .map(|r| (0..a.members).map(|j| format!("u{}", user(r, j))).collect())
@@ -150,13 +160,13 @@ pub async fn fanout(a: FanoutArgs) -> Result<()> {
         .map(|u| Some(mint(&c.jwt_secret, u, u, "student")))
         .collect();
     let setup_t = Instant::now();
-    let conns = connect_all(&target, tokens, c.concurrency).await;
+    let conns = connect_spread(&targets, tokens, c.concurrency).await;
     let failed = conns.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = conns.iter().find(|r| r.is_err()) {
         bail!("{failed} member connections failed, first: {e:#}");
     }
     let mut conns: Vec<Conn> = conns.into_iter().map(Result::unwrap).collect();
-    let mut admin = Conn::connect(&target, Some(&admin_token(c)), ConnOpts::default()).await?;
+    let mut admin = Conn::connect(target, Some(&admin_token(c)), ConnOpts::default()).await?;
     let room_ids = create_rooms(&mut admin, &members, "fanout").await?;
     admin.close().await;
     if a.join {
@@ -201,6 +211,14 @@ pub async fn fanout(a: FanoutArgs) -> Result<()> {
     phase_tx.send(Phase::Drain)?;
     let run_secs = t0.elapsed().as_secs_f64();
     let t_drain = Instant::now();
+    // A tick may be sending while the drain begins: what is expected is
+    // known once every sender has stopped (bounded: a sender whose
+    // connection closed never says so).
+    let senders = (a.rooms * a.senders) as u64;
+    wait_until(OP_TIMEOUT, || {
+        cnt.stopped.load(Relaxed) + cnt.closed.load(Relaxed) >= senders
+    })
+    .await;
     let fan = (a.members - 1) as u64;
     let drained = wait_until(Duration::from_secs_f64(a.drain_secs), || {
         cnt.delivered.load(Relaxed) >= cnt.sent.load(Relaxed) * fan
@@ -224,6 +242,7 @@ pub async fn fanout(a: FanoutArgs) -> Result<()> {
         _ => None,
     };
     let mut v = base(c, "fanout");
+    v["nodes"] = json!(targets.len());
     v["rooms"] = json!(a.rooms);
     v["members"] = json!(a.members);
     v["senders"] = json!(a.senders);

@@ -35,13 +35,15 @@ use crate::stats::{self, mint, new_hist, now_micros, record, summary_ms};
 /// Options every scenario shares.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {
-    /// Server base URL (loopback only).
+    /// Server base URL (loopback only). `fanout` also takes several nodes of
+    /// one cluster, comma-separated, and spreads every room's members over them.
     #[arg(long, default_value = "http://127.0.0.1:3001")]
     pub url: String,
     /// HS256 secret the server verifies tokens with.
     #[arg(long, env = "JWT_SECRET", default_value = "bench-secret")]
     pub jwt_secret: String,
-    /// Server PID, for CPU time and RSS from /proc.
+    /// Server PID, for CPU time and RSS from /proc. For a cluster, the PIDs
+    /// of every node and of Redis, comma-separated: their CPU time is summed.
     #[arg(long)]
     pub server_pid: Option<String>,
     /// Also count the CPU time of every child of this PID (the PostgreSQL
@@ -68,8 +70,10 @@ fn admin_token(c: &Common) -> String {
 fn server_cpu(c: &Common) -> Option<f64> {
     let own = c
         .server_pid
-        .as_deref()
-        .and_then(|p| stats::proc_cpu_secs(p).ok())?;
+        .as_deref()?
+        .split(',')
+        .map(|p| stats::proc_cpu_secs(p.trim()).ok())
+        .sum::<Option<f64>>()?;
     let children = c
         .server_children_of
         .as_deref()
@@ -103,14 +107,35 @@ async fn connect_all(
     tokens: Vec<Option<String>>,
     concurrency: usize,
 ) -> Vec<Result<Conn>> {
-    stream::iter(tokens)
-        .map(|t| {
-            let target = target.clone();
+    connect_spread(std::slice::from_ref(target), tokens, concurrency).await
+}
+
+/// Like [`connect_all`], client `k` connecting to `targets[k % targets.len()]`.
+async fn connect_spread(
+    targets: &[Target],
+    tokens: Vec<Option<String>>,
+    concurrency: usize,
+) -> Vec<Result<Conn>> {
+    stream::iter(tokens.into_iter().enumerate())
+        .map(|(k, t)| {
+            let target = targets[k % targets.len().max(1)].clone();
             async move { Conn::connect(&target, t.as_deref(), ConnOpts::default()).await }
         })
         .buffered(concurrency.max(1))
         .collect()
         .await
+}
+
+/// The nodes of `--url` (one, or several comma-separated).
+async fn parse_targets(urls: &str) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        targets.push(Target::parse(url).await?);
+    }
+    if targets.is_empty() {
+        bail!("--url names no server");
+    }
+    Ok(targets)
 }
 
 /// Creates one group conversation per member list, as the admin.
