@@ -38,3 +38,16 @@ def test_an_active_chat_keeps_an_agent():
 def test_an_ended_chat_keeps_its_agent():
     with pytest.raises(pushes.AgentChangeError, match="ended"):
         pushes.agent_change("ended", 6, 5)
+
+
+@pytest.mark.parametrize(("status", "state"), [
+    (200, "sent"), (204, "sent"),
+    # the gateway could not apply it now (its store or desk failed): resend
+    (503, "pending"), (500, "pending"), (502, "pending"),
+    # fixed by an operator, not in the push: resend once it is
+    (401, "pending"), (404, "pending"), (429, "pending"),
+    # the same bytes can never be applied: parked for a manager at once
+    (400, "failed"), (413, "failed"), (415, "failed"), (422, "failed"),
+])
+def test_the_gateway_answer_decides_whether_a_push_is_sent_again(status, state):
+    assert pushes.delivery_state(status) == state

@@ -47,7 +47,7 @@ Control (never faulted):
         same signed "conversation" event ({"changed": false} and no push
         when the agent is unchanged; 400 for what the addon refuses)
   POST /__double__/push       {events: [...], gateway_url?, secret?, forge?}
-  POST /__double__/retry_pushes  what the addon's cron does: resend undelivered
+  POST /__double__/retry_pushes  what the addon's cron does: resend pending
   POST /__double__/take       {conversation_id, user_id, gateway_url?, secret?}
         an agent takes a queued support chat (action_seitech_take)
   POST /__double__/end        {conversation_id, user_id, gateway_url?, secret?}
@@ -265,7 +265,8 @@ class Double:
                 push.update(state="sent", status=resp.status, response=resp.read(4096).decode("utf-8", "replace"),
                             last_error=None)
         except urllib.error.HTTPError as exc:
-            push.update(state="pending", status=exc.code,
+            # As the addon reads the answer: a push refused for good is parked.
+            push.update(state=pushes.delivery_state(exc.code), status=exc.code,
                         response=exc.read(4096).decode("utf-8", "replace"), last_error=f"HTTP {exc.code}")
         except (OSError, ValueError) as exc:
             push.update(state="pending", status=None, response=None, last_error=str(exc))
@@ -405,7 +406,7 @@ class Double:
     def retry_pushes(self):
         out = []
         for push in list(self.pushes):
-            if push["state"] != "sent":
+            if push["state"] == "pending":  # as the cron: parked rows wait for a manager
                 out.append(self.deliver(push, push["gateway_url"], push["secret"]))
         return out
 

@@ -302,6 +302,8 @@ class Receiver:
         self.secret = secret
         self.received = []
         self.refused = 0
+        # What a signed push is answered (the gateway's 503, 400, ...).
+        self.answer = 200
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -319,6 +321,11 @@ class Receiver:
                     self.end_headers()
                     return
                 outer.received.append((self.path, json.loads(body)))
+                if outer.answer != 200:
+                    self.send_response(outer.answer)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", "11")
                 self.end_headers()
@@ -366,6 +373,25 @@ def test_forged_push_is_refused_and_retried_later(odoo, receiver):
     assert receiver.received == []
     _, retried, _ = odoo.post("/__double__/retry_pushes", {})
     assert [p["state"] for p in retried] == ["sent"] and len(receiver.received) == 1
+
+
+def test_the_gateway_answer_decides_whether_a_push_is_resent(odoo, receiver):
+    """503 (the gateway's store failed) stays pending and the cron delivers it;
+    400 (a body the gateway cannot read) is parked and never resent."""
+    odoo.ok("ingest", [support_conv()])
+    target = {"conversation_id": "c-1", "author_id": 6, "gateway_url": receiver.url,
+              "secret": receiver.secret}
+    receiver.answer = 503
+    _, unavailable, _ = odoo.post("/__double__/agent_reply", {**target, "content": "store down"})
+    assert (unavailable["state"], unavailable["status"]) == ("pending", 503)
+    receiver.answer = 400
+    _, unreadable, _ = odoo.post("/__double__/agent_reply", {**target, "content": "bad body"})
+    assert (unreadable["state"], unreadable["status"]) == ("failed", 400)
+    receiver.answer = 200
+    _, retried, _ = odoo.post("/__double__/retry_pushes", {})
+    assert [(p["id"], p["state"]) for p in retried] == [(unavailable["id"], "sent")]
+    assert [body["events"][0]["data"]["message"]["content"] for _, body in receiver.received] == [
+        "store down", "bad body", "store down"]
 
 
 def test_reassignment_is_pushed_as_the_addon_pushes_it(odoo, receiver):

@@ -4,8 +4,31 @@
 
 The addon and the test double build the ``conversation`` event, and decide
 what a back-office change of a support chat's agent means, with the same
-code, so the gateway is tested against what Odoo really sends.
+code, so the gateway is tested against what Odoo really sends; and they
+read the gateway's answer to a push the same way.
 """
+
+#: Answers of the gateway that refuse a push for good: it could not read the
+#: body (400) or will never take it as it is (413, 415, 422). Sending the
+#: same bytes again cannot help, so the row is parked for a manager at once
+#: instead of being retried 48 times.
+REFUSED_FOR_GOOD = frozenset({400, 413, 415, 422})
+
+
+def delivery_state(status):
+    """The state a push row takes after the gateway answered ``status``.
+
+    ``"sent"`` for any 2xx; ``"failed"`` for an answer in REFUSED_FOR_GOOD;
+    ``"pending"`` (the cron sends it again, with backoff) for anything else:
+    503 when the gateway's store or desk failed, 401 while an operator fixes
+    the secret or a clock, 404 while the gateway has no Odoo bridge, 429, and
+    every other 5xx (docs/odoo-gateway-api.md section 6).
+    """
+    if 200 <= status < 300:
+        return "sent"
+    if status in REFUSED_FOR_GOOD:
+        return "failed"
+    return "pending"
 
 
 class AgentChangeError(ValueError):

@@ -9,7 +9,7 @@ import requests
 
 from odoo import SUPERUSER_ID, api, fields, models
 
-from ..lib import signing
+from ..lib import pushes, signing
 from ..lib.constants import API_VERSION, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from ..lib.ids import iso_utc, uuid7
 
@@ -116,17 +116,22 @@ class SeitechChatPush(models.Model):
                 SIGNATURE_HEADER: signing.sign(secret, ts, body),
                 TIMESTAMP_HEADER: str(ts),
             }
-            error = None
+            error, state = None, "sent"
             try:
                 resp = requests.post(url + "/internal/odoo/events", data=body,
                                      headers=headers, timeout=PUSH_TIMEOUT_SECS)
-                if not 200 <= resp.status_code < 300:
+                state = pushes.delivery_state(resp.status_code)
+                if state != "sent":
                     error = f"HTTP {resp.status_code}"
             except requests.RequestException as exc:
-                error = type(exc).__name__
-            push._record_attempt(error)
+                error, state = type(exc).__name__, "pending"
+            push._record_attempt(error, final=state == "failed")
 
-    def _record_attempt(self, error):
+    def _record_attempt(self, error, final=False):
+        """Record one delivery attempt: ``error`` None means delivered;
+        ``final`` means the gateway refused the push for good (it is parked
+        at once, see lib/pushes.py); otherwise it is retried with backoff
+        until MAX_ATTEMPTS."""
         self.ensure_one()
         now = fields.Datetime.now()
         attempts = self.attempts + 1
@@ -136,7 +141,7 @@ class SeitechChatPush(models.Model):
             return
         _logger.warning("push %s to the gateway failed: %s", self.id, error)
         self.write({
-            "state": "failed" if attempts >= MAX_ATTEMPTS else "pending",
+            "state": "failed" if final or attempts >= MAX_ATTEMPTS else "pending",
             "attempts": attempts,
             "last_error": error[:200],
             "next_attempt_at": now + backoff(attempts),

@@ -79,6 +79,18 @@ class TestPush(ChatCase):
             push._send()
         self.assertEqual(push.state, "failed")
 
+    def test_a_push_the_gateway_cannot_read_is_parked_at_once(self):
+        push = self.agent_reply()
+        with mock.patch(POST) as post:
+            post.return_value.status_code = 503  # its store failed: later
+            push._send()
+        self.assertEqual((push.state, push.attempts, push.last_error), ("pending", 1, "HTTP 503"))
+        push.next_attempt_at = fields.Datetime.now()
+        with mock.patch(POST) as post:
+            post.return_value.status_code = 400  # never, as it is
+            self.assertEqual(self.Push._cron_retry(), 1)
+        self.assertEqual((push.state, push.attempts, push.last_error), ("failed", 2, "HTTP 400"))
+
     def test_unconfigured_gateway_keeps_rows_pending(self):
         self.env["ir.config_parameter"].sudo().set_param("seitech_chat.gateway_url", "")
         push = self.agent_reply()
