@@ -38,6 +38,13 @@
 #                      (default): when a server answers at BENCH_PG_URL
 #   BENCH_PG_URL       admin URL (default postgres://postgres@127.0.0.1:5432/postgres);
 #                      each group runs in a database of its own, dropped after
+#   CLUSTER_NODES      the cluster group (BENCH_GROUPS "cluster", in the default
+#                      set when PostgreSQL answers and redis-server is installed):
+#                      the fan-out with every room's members spread over this
+#                      many gateway nodes (default 3), against one node with the
+#                      same Redis + PostgreSQL configuration, same run; server CPU
+#                      counts every node, Redis and the PostgreSQL backends
+#   CLUSTER_RATES      total messages/s of the cluster fan-out (default "300 600")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -52,7 +59,9 @@ OUTBOX_MESSAGES=${OUTBOX_MESSAGES:-20000}
 BENCH_DURATION=${BENCH_DURATION:-8}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
 OUT_DIR=${OUT_DIR:-bench-results}
-ALL_GROUPS="fanout ack support connections outbox"
+ALL_GROUPS="fanout ack support connections outbox cluster"
+CLUSTER_NODES=${CLUSTER_NODES:-3}
+CLUSTER_RATES=${CLUSTER_RATES:-"300 600"}
 BENCH_GROUPS=${BENCH_GROUPS:-$ALL_GROUPS}
 want() { [[ " $BENCH_GROUPS " == *" $1 "* ]]; }
 ROOMS=10
@@ -106,7 +115,23 @@ stop_server() {
     SERVER_PID=""
   fi
 }
-trap 'stop_server; stop_double; rm -rf "$TMP"' EXIT
+CLUSTER_PIDS=()
+REDIS_PID=""
+stop_cluster() {
+  for pid in "${CLUSTER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${CLUSTER_PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  CLUSTER_PIDS=()
+  if [ -n "$REDIS_PID" ]; then
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+  fi
+}
+trap 'stop_server; stop_cluster; stop_double; rm -rf "$TMP"' EXIT
 
 export JWT_SECRET="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 # Small on purpose: the gateway's start-up time grows faster than linearly
@@ -204,6 +229,32 @@ stop_pg_gateway() {
   psql "$BENCH_PG_URL" -qtAc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >&2 || true
 }
 
+# start_cluster N: a fresh redis-server and database, N gateway nodes on them;
+# sets URL (the nodes, comma-separated), SERVER_PID (the nodes and Redis) and
+# SERVER_CHILDREN (the postmaster).
+start_cluster() {
+  local n=$1 port i
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();})')
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  PG_DB="bench_$$_cluster_$((GROUP + 1))"
+  psql "$BENCH_PG_URL" -qtAc "CREATE DATABASE $PG_DB" >&2
+  local datadir urls="" pids=""
+  datadir=$(psql "$BENCH_PG_URL" -qtAc 'SHOW data_directory')
+  for i in $(seq 1 "$n"); do
+    start_server gateway --redis-url "redis://127.0.0.1:$port" --node-id "bench$i" \
+      --database-url "${BENCH_PG_URL%/*}/$PG_DB"
+    CLUSTER_PIDS+=("$SERVER_PID")
+    urls+="${urls:+,}$URL"
+    pids+="${pids:+,}$SERVER_PID"
+    SERVER_PID=""
+  done
+  URL=$urls
+  SERVER_PID="$pids,$REDIS_PID"
+  SERVER_CHILDREN=$(head -n 1 "$datadir/postmaster.pid")
+}
+
 for ROUND in $(seq 1 "$BENCH_ROUNDS"); do
 log "##### round $ROUND of $BENCH_ROUNDS"
 for KIND in $SERVERS; do
@@ -282,6 +333,23 @@ for KIND in $SERVERS; do
     start_server "$KIND"
     run connections --clients "$NEW_USER_CONNECTIONS" --concurrency 256 --hold-secs 2 --timeout-secs 60
     stop_server
+  fi
+
+  if want cluster && [ "$KIND" = gateway ] && pg_wanted && command -v redis-server >/dev/null; then
+    for nodes in 1 "$CLUSTER_NODES"; do
+      log "=== gateway cluster of $nodes node(s) on Redis + PostgreSQL: fan-out"
+      start_cluster "$nodes"
+      KIND="cluster-$nodes"
+      for rate in $CLUSTER_RATES; do
+        run fanout --rooms $ROOMS --members $MEMBERS --senders $SENDERS --rate "$rate" \
+          --duration "$BENCH_DURATION" --drain-secs 5
+      done
+      KIND=gateway
+      SERVER_PID=""
+      stop_cluster
+      SERVER_CHILDREN=""
+      psql "$BENCH_PG_URL" -qtAc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >&2 || true
+    done
   fi
 
   if want outbox && [ "$KIND" != floor ]; then

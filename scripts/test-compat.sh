@@ -8,7 +8,9 @@
 # Env: GATEWAY_BIN (binary to test; when set nothing is built),
 #      COMPAT_NODE_CONCURRENCY (test files run at once, default 1),
 #      COMPAT_ONLY=node|python (run one half), GATEWAY_LOG=1 (gateway stderr to the console),
-#      COMPAT_STORE=postgres (only the core files, gateways on PostgreSQL).
+#      COMPAT_STORE=postgres (only the core files, gateways on PostgreSQL),
+#      COMPAT_STORE=cluster (only the cluster files: several gateway nodes on a
+#      test-started redis-server and one PostgreSQL database, issue 14).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +29,8 @@ if [[ ! -x "$GATEWAY_BIN" ]]; then
 fi
 
 # COMPAT_STORE=postgres: the core (messaging, history, sync, support) again,
-# each gateway on the PostgreSQL store in a database of its own
+# and two nodes on one database (messages; attachments through a shared
+# media directory), each gateway on the PostgreSQL store in a database of its own
 # (tests/compat/lib/gateway.mjs, COMPAT_DATABASE_URL).
 if [[ "${COMPAT_STORE:-sqlite}" == postgres ]]; then
   bash scripts/ensure-postgres.sh
@@ -40,7 +43,26 @@ if [[ "${COMPAT_STORE:-sqlite}" == postgres ]]; then
   exec node --test --test-concurrency="${COMPAT_NODE_CONCURRENCY:-1}" --test-timeout="${COMPAT_TEST_TIMEOUT_MS:-120000}" \
     --test-reporter=spec \
     tests/compat/test/messaging.test.mjs tests/compat/test/conversations.test.mjs tests/compat/test/support.test.mjs \
-    tests/compat/test/postgres-nodes.test.mjs
+    tests/compat/test/postgres-nodes.test.mjs tests/compat/test/attachments-nodes.test.mjs
+fi
+
+# COMPAT_STORE=cluster: tests/compat/test/cluster-*.test.mjs, each test with
+# its own redis-server (ephemeral port) and PostgreSQL database
+# (tests/compat/lib/cluster.mjs). Elsewhere these files skip themselves.
+if [[ "${COMPAT_STORE:-sqlite}" == cluster ]]; then
+  bash scripts/ensure-postgres.sh
+  if ! command -v redis-server >/dev/null; then
+    echo "redis-server is not installed (apt-get install redis-server)" >&2
+    exit 1
+  fi
+  export COMPAT_DATABASE_URL="${COMPAT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  stamp=tests/compat/node_modules/.package-lock.json
+  if [[ ! -f "$stamp" || tests/compat/package-lock.json -nt "$stamp" ]]; then
+    (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  echo "== node --test (cluster: gateway nodes on Redis and PostgreSQL)"
+  exec node --test --test-concurrency=1 --test-timeout="${COMPAT_TEST_TIMEOUT_MS:-120000}" \
+    --test-reporter=spec tests/compat/test/cluster-*.test.mjs
 fi
 
 node_status=0

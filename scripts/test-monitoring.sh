@@ -10,7 +10,7 @@
 # 2. promtool check rules deploy/prometheus/rules/*.yml
 # 3. promtool test rules deploy/prometheus/tests/*.test.yml (alert cases)
 # 4. node --test tests/compat/monitoring/: the real gateway (Odoo mode, against
-#    the Odoo double) after a short socket.io-client session; the dashboard's
+#    the Odoo double, on PostgreSQL and a test-started redis-server) after a short socket.io-client session; the dashboard's
 #    and the rules' PromQL parsed with Prometheus' grammar for metric names.
 # Installs Debian's `prometheus` package (for promtool) when missing.
 set -euo pipefail
@@ -47,5 +47,9 @@ promtool check rules deploy/prometheus/rules/*.yml
 echo "== promtool test rules"
 (cd deploy/prometheus/tests && promtool test rules ./*.test.yml)
 echo "== dashboard and rules query metrics that exist"
+# The gateway runs as a cluster node does: on PostgreSQL, in a database of
+# its own (tests/compat/lib/gateway.mjs), and on Redis (started by the test).
+bash scripts/ensure-postgres.sh
+export COMPAT_DATABASE_URL="${COMPAT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 node --test --test-concurrency=1 --test-timeout="${COMPAT_TEST_TIMEOUT_MS:-120000}" --test-reporter=spec \
   tests/compat/monitoring/

@@ -6,11 +6,14 @@
 # It installs what it needs when missing (Debian packages, npm ci, pip), builds
 # the gateway once, then runs, in order:
 #   1. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test (workspace)
-#   2. Node compatibility suite (official socket.io-client 4.x) + python-socketio smoke
+#   2. Node compatibility suite (official socket.io-client 4.x) + python-socketio smoke,
+#      again on PostgreSQL, and the cluster suite (three nodes, Redis, PostgreSQL)
 #   3. Odoo addon checks (ruff, pylint-odoo, manifest/XML/access checks, pytest)
 #   4. Frontend: tsc, eslint, vitest, next build, Playwright e2e in Debian's Chromium
 #   5. Artillery smoke run with a listening client that checks every message
-#   6. Monitoring: promtool check/test of the alert rules, and every metric the
+#   6. nginx (scripts/test-nginx.sh): one gateway, then three nodes on Redis +
+#      PostgreSQL behind the deployed config; deploy files (compose, nginx) checked
+#   7. Monitoring: promtool check/test of the alert rules, and every metric the
 #      Grafana dashboard and the rules query exists in a running gateway
 # Every suite runs even when an earlier one failed; the last line sums them up
 # and the exit status is non-zero if any failed.
@@ -75,12 +78,14 @@ fi
 
 run_suite "compatibility (socket.io-client, python-socketio)" bash scripts/test-compat.sh
 run_suite "compatibility core on PostgreSQL" env COMPAT_STORE=postgres bash scripts/test-compat.sh
+run_suite "cluster (three nodes on Redis and PostgreSQL)" env COMPAT_STORE=cluster bash scripts/test-compat.sh
 run_suite "odoo addon" bash scripts/test-addon.sh
 run_suite "frontend (unit, build, browser e2e)" bash scripts/test-frontend.sh
 run_suite "artillery smoke" bash scripts/test-artillery.sh
 if [ -f scripts/test-nginx.sh ]; then
   run_suite "nginx in front of the gateway" bash scripts/test-nginx.sh
 fi
+run_suite "deploy files (compose, nginx configs)" bash scripts/test-deploy.sh
 run_suite "monitoring (promtool rules, dashboard metrics exist)" bash scripts/test-monitoring.sh
 
 step "summary"

@@ -1,6 +1,8 @@
 // Small files of every kind the gateway accepts or refuses, made in code, and
 // an upload helper for POST /api/chat/attachments.
 import { deflateSync } from 'node:zlib';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import path from 'node:path';
 import { fetchT } from './gateway.mjs';
 
 const CRC_TABLE = (() => {
@@ -132,4 +134,19 @@ export function jpegSize(buf) {
     i += 2 + len;
   }
   throw new Error('no SOF marker');
+}
+
+/** Every file under `dir`, recursively (none if it does not exist). */
+export function filesUnder(dir) {
+  const out = [];
+  const walk = (d) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d)) {
+      const p = path.join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
 }

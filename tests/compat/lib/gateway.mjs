@@ -99,12 +99,17 @@ export async function startGateway({ args = [], env = {}, directoryFile = FIXTUR
   const databaseUrl = PG_ADMIN ? (reuseDb || createDatabase()) : null;
   if (databaseUrl) fullArgs.push('--database-url', databaseUrl);
 
+  // COMPAT_REDIS_URL: every gateway keeps its support desk in that Redis,
+  // under a prefix of its own (a restart passes the previous one in `env`).
+  const redisEnv = process.env.COMPAT_REDIS_URL
+    ? { REDIS_URL: process.env.COMPAT_REDIS_URL, REDIS_DESK_PREFIX: `{desk-${randomBytes(6).toString('hex')}}` }
+    : {};
   const bin = gatewayBin();
   // detached: the gateway gets its own process group, so stop() can signal the
   // group it started (a wrapper script's children included) by its id.
   const proc = spawn(bin, fullArgs, {
     cwd: dataDir,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...redisEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -327,3 +327,37 @@ export async function postEvents(gw, { events, raw, secret, timestamp = Math.flo
   const res = await fetchT(`${gw.url}/internal/odoo/events`, { method: 'POST', headers: h, body }, DEFAULT_TIMEOUT_MS);
   return { status: res.status, text: await res.text() };
 }
+
+/**
+ * Makes the gateway's own database refuse to store any message whose content
+ * contains `marker`: a trigger in its store (SQLite `chat.db` in its data dir,
+ * or its PostgreSQL database), which the running gateway meets on its next
+ * write. A real failure of the real store, nothing in the gateway is faked;
+ * other writes are untouched. Returns `clear()`, which drops the trigger.
+ */
+export function failStoreWrites(gw, marker) {
+  if (!/^[\w -]+$/.test(marker)) throw new Error(`marker must be plain words: ${marker}`);
+  if (gw.databaseUrl) {
+    const psql = (sql) => {
+      const r = spawnSync('psql', [gw.databaseUrl, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8', timeout: 30000 });
+      if (r.status !== 0) throw new Error(`psql failed: ${r.stderr || r.error}`);
+    };
+    psql(`CREATE FUNCTION compat_store_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'injected store fault'; END $$;
+          CREATE TRIGGER compat_store_fault BEFORE INSERT ON messages FOR EACH ROW
+            WHEN (NEW.content LIKE '%${marker}%') EXECUTE FUNCTION compat_store_fault();`);
+    return { clear: () => psql('DROP TRIGGER compat_store_fault ON messages; DROP FUNCTION compat_store_fault();') };
+  }
+  // python3 runs the Odoo double already; its sqlite3 module waits for the
+  // gateway's writer to let go of the lock (timeout) instead of failing.
+  const sqlite = (sql) => {
+    const r = spawnSync('python3', ['-c',
+      'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=10)\nc.executescript(sys.argv[2])\nc.close()',
+      path.join(gw.dataDir, 'chat.db'), sql], { encoding: 'utf8', timeout: 30000 });
+    if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr || r.error}`);
+  };
+  sqlite(`CREATE TRIGGER compat_store_fault BEFORE INSERT ON messages
+            WHEN NEW.content LIKE '%${marker}%'
+            BEGIN SELECT RAISE(ABORT, 'injected store fault'); END;`);
+  return { clear: () => sqlite('DROP TRIGGER compat_store_fault;') };
+}

@@ -5,8 +5,10 @@
 // The metric names are not a hand list: every PromQL expression is parsed
 // with Prometheus' own grammar (@prometheus-io/lezer-promql, the parser of
 // Prometheus' web UI) and the names of its vector selectors are collected.
-// The gateway is the real binary in Odoo mode against the Odoo double (so
-// the outbox metrics exist), driven through a short session with the
+// The gateway is the real binary as a production node runs: in Odoo mode
+// against the Odoo double (so the outbox metrics exist), on PostgreSQL
+// (scripts/test-monitoring.sh sets COMPAT_DATABASE_URL) and on a redis-server
+// of its own (the adapter's, the shared state's and the desk's metrics), driven through a short session with the
 // official socket.io-client: connect, chat, a support chat with a rating, an
 // upload, a reconnect with `sync`. Run by scripts/test-monitoring.sh.
 import { describe, it, before, after } from 'node:test';
@@ -18,6 +20,7 @@ import YAML from 'yaml';
 import { REPO_ROOT, connect, ok, waitFor, until } from '../lib/gateway.mjs';
 import { startDouble, startOdooGateway, odooToken, untilDrained } from '../lib/odoo.mjs';
 import { png, upload } from '../lib/files.mjs';
+import { startRedis } from '../lib/cluster.mjs';
 
 const DASHBOARD = path.join(REPO_ROOT, 'deploy', 'grafana', 'seitech-chat.json');
 const RULES_DIR = path.join(REPO_ROOT, 'deploy', 'prometheus', 'rules');
@@ -25,11 +28,8 @@ const RULES_DIR = path.join(REPO_ROOT, 'deploy', 'prometheus', 'rules');
 // Pending from other branches: names the dashboard and the rules already use
 // but this branch's gateway does not emit yet. The lead empties this list
 // after merging those branches (then their absence fails this test).
-const PENDING = new Map([
-  // A selector rather than a name: chat_backend_up exists (backend="sqlite"),
-  // these backends are emitted once the cluster/PostgreSQL store lands.
-  ['chat_backend_up{backend=~"redis|postgres"}', 'Redis cluster and PostgreSQL store'],
-]);
+// Metrics (or selectors) queried before the gateway emits them; none now.
+const PENDING = new Map();
 // Labels Prometheus gives every scraped series (the target's), never in /metrics.
 const TARGET_LABELS = new Set(['job', 'instance', 'env']);
 // Series Prometheus itself makes for every target, never in /metrics.
@@ -208,11 +208,13 @@ describe('monitoring: the PromQL extractor', () => {
 
 describe('monitoring: every metric the dashboard and the rules query exists', () => {
   let double;
+  let redis;
   let gw;
   let text;
   before(async () => {
     double = await startDouble();
-    gw = await startOdooGateway(double);
+    redis = await startRedis();
+    gw = await startOdooGateway(double, { env: { REDIS_URL: redis.url, NODE_ID: 'monitored' } });
     await untilDrained(gw, 20000);
 
     // An agent on duty and two signed-in users who chat.
@@ -257,7 +259,7 @@ describe('monitoring: every metric the dashboard and the rules query exists', ()
     assert.equal(res.status, 200);
     text = res.text;
   });
-  after(async () => { await gw?.stop(); await double?.stop(); });
+  after(async () => { await gw?.stop(); await redis?.stop(); await double?.stop(); });
 
   it('has every metric the dashboard and the rules select, with the label values they match (pending ones excepted)', (t) => {
     const series = exposed(text);
@@ -306,7 +308,9 @@ describe('monitoring: every metric the dashboard and the rules query exists', ()
     assert.equal(count('chat_support_agents', (l) => l.includes('department="support"')), 1, 'Sam, in one state');
     assert.equal(count('chat_support_agents', (l) => l.includes('department="billing"') && l.includes('state="offline"')), 1,
       'Bea is offline');
-    assert.equal(count('chat_backend_up', (l) => l.includes('backend="sqlite"')), 1);
+    assert.equal(count('chat_backend_up', (l) => l.includes('backend="postgres"')), 1);
+    assert.equal(count('chat_backend_up', (l) => l.includes('backend="redis"')), 1);
+    assert.equal(count('chat_backend_up', (l) => l.includes('backend="sqlite"')), null, 'no SQLite store on this node');
     const last = count('chat_odoo_outbox_last_success_timestamp_seconds');
     assert.ok(last > Date.now() / 1000 - 120 && last <= Date.now() / 1000 + 1, `last outbox success is recent: ${last}`);
   });

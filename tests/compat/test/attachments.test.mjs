@@ -6,28 +6,17 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   startGateway, connect, ok, fails, waitFor, directRoom, until, assertHealthy,
 } from '../lib/gateway.mjs';
-import { png, pdf, mp4, webm, exe, zip, elf, upload, get, jpegSize } from '../lib/files.mjs';
+import { png, pdf, mp4, webm, exe, zip, elf, upload, get, jpegSize, filesUnder } from '../lib/files.mjs';
 
 const LIMIT = 2 * 1024 * 1024;
 
 function blobFiles(dataDir) {
-  const root = path.join(dataDir, 'attachments');
-  const out = [];
-  const walk = (d) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d)) {
-      const p = path.join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  walk(root);
-  return out;
+  return filesUnder(path.join(dataDir, 'attachments'));
 }
 
 function rssKb(pid) {

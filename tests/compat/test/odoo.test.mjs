@@ -18,7 +18,7 @@ import {
 } from '../lib/gateway.mjs';
 import {
   startDouble, startOdooGateway, odooToken, odooHealth, untilOdoo, untilDrained, messagesOf,
-  ingestedItems, metricSum, uuid7, messageEvent, postEvents, signPush,
+  ingestedItems, metricSum, uuid7, messageEvent, postEvents, signPush, failStoreWrites,
 } from '../lib/odoo.mjs';
 
 /** How long Odoo is down in the outage scenario (issue 5: 60 s). */
@@ -620,6 +620,60 @@ describe('odoo bridge: pushes from Odoo (agent replies, HMAC refusal)', () => {
     const res = await postEvents(gw, { raw, secret: double.pushSecret });
     assert.ok(res.status >= 200 && res.status < 300, `pretty-printed, correctly signed push → ${res.status} ${res.text}`);
     await waitFor(v, 'message', (m) => m.id === msg.data.message.id);
+  });
+
+  it('a push the store cannot apply answers 503 and stops there; Odoo keeps it and its resend applies it, in order', async () => {
+    // The gateway's database refuses these messages (a trigger in the real store).
+    const fault = failStoreWrites(gw, 'store fault');
+    let cleared = false;
+    try {
+      const first = messageEvent(roomId, { content: uniq('store fault in the back office') });
+      const second = messageEvent(roomId, { content: uniq('written after the refused one') });
+      const res = await postEvents(gw, { events: [first, second], secret: double.pushSecret });
+      assert.equal(res.status, 503, `a store failure is retryable: ${res.status} ${res.text}`);
+      assert.equal(JSON.parse(res.text).event, first.id, 'the answer names the event that was not applied');
+      // Odoo's side (the double sends as the addon does): a 503 leaves the push pending for the cron.
+      const reply = await double.agentReply({ conversation_id: roomId, author_id: 5, content: uniq('store fault in a reply'), gateway_url: gw.url });
+      assert.equal(reply.status, 503, `${reply.status} ${reply.response}`);
+      assert.equal(reply.state, 'pending', 'Odoo sends it again later');
+
+      const marker = messageEvent(roomId, { content: uniq('marker while the store refuses') });
+      assert.equal((await postEvents(gw, { events: [marker], secret: double.pushSecret })).status, 200);
+      await waitFor(v, 'message', (m) => m.id === marker.data.message.id);
+      const notYet = [first, second, reply.events[0]].map((e) => e.data.message.id);
+      assertNone(v, 'message', (m) => notYet.includes(m.id), '(an event after the failed one was applied, or a failed one delivered)');
+
+      fault.clear();
+      cleared = true;
+      const again = await postEvents(gw, { events: [first, second], secret: double.pushSecret });
+      assert.equal(again.status, 200, `the resend → ${again.status} ${again.text}`);
+      const got = [await waitFor(v, 'message', (m) => notYet.includes(m.id)), await waitFor(v, 'message', (m) => notYet.includes(m.id))];
+      assert.deepEqual(got.map((m) => m.id), [first.data.message.id, second.data.message.id], 'applied in their order');
+      const resent = await double.push({ events: reply.events, gateway_url: gw.url });
+      assert.ok(resent.status >= 200 && resent.status < 300, `${resent.status} ${resent.response}`);
+      await waitFor(v, 'message', (m) => m.id === reply.events[0].data.message.id);
+      const hist = (await ok(v, 'messages:history', { roomId, limit: 100 })).messages;
+      for (const id of notYet) assert.equal(hist.filter((m) => m.id === id).length, 1, `${id} stored once`);
+    } finally {
+      if (!cleared) fault.clear();
+    }
+  });
+
+  it('a push that is not the envelope answers 400 (resending it cannot help); a malformed event in a good one is listed as ignored (2xx)', async () => {
+    const secret = double.pushSecret;
+    const cases = [
+      ['not JSON', 'events: all of them'],
+      ['events is not a list', JSON.stringify({ version: 1, events: 'all' })],
+      ['an event without an id', JSON.stringify({ version: 1, events: [{ type: 'message', data: {} }] })],
+    ];
+    for (const [what, raw] of cases) {
+      const res = await postEvents(gw, { raw, secret });
+      assert.equal(res.status, 400, `${what} → ${res.status} ${res.text}`);
+    }
+    const bad = messageEvent(roomId, { content: uniq('no uuid'), id: 'not-a-uuid' });
+    const res = await postEvents(gw, { events: [bad], secret });
+    assert.equal(res.status, 200, `${res.status} ${res.text}`);
+    assert.deepEqual(JSON.parse(res.text).ignored.map((x) => x.id), [bad.id]);
   });
 
   it('a manager ends the chat in Odoo: the conversation push gives support:ended to the room', async () => {
