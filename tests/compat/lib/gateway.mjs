@@ -339,11 +339,28 @@ export async function connect(gw, who, { transports, timeoutMs = DEFAULT_TIMEOUT
   if (!waitSession) return socket;
   const sessionP = waitFor(socket, 'session', () => true, timeoutMs);
   const errP = once(socket, 'connect_error', timeoutMs + 1000).then((e) => {
-    throw new Error(`connect_error: ${e && e.message}`);
+    // a transport error carries the HTTP status or socket error in
+    // `description`; the gateway's last log lines say what it thought
+    const detail = e && e.description !== undefined ? ` (${describeTransportError(e)})` : '';
+    const state = gw.alive ? (gw.alive() ? 'gateway running' : `gateway exited (${gw.proc.exitCode ?? gw.proc.signalCode})`) : '';
+    throw new Error(`connect_error: ${e && e.message}${detail}; ${state}\ngateway stderr: ${gw.stderr ? gw.stderr().slice(-2000) : ''}`);
   });
   errP.catch(() => {});
   socket.session = await Promise.race([sessionP, errP]);
   return socket;
+}
+
+// engine.io-client's TransportError: `description` is the HTTP status (0
+// when the request itself failed), `context` the XMLHttpRequest, whose
+// statusText holds the socket error and responseText the server's answer.
+function describeTransportError(e) {
+  const d = e.description;
+  const xhr = e.context || {};
+  const parts = [typeof d === 'number' ? (d === 0 ? 'no HTTP response' : `HTTP ${d}`) : String(d)];
+  const cause = xhr.statusText;
+  if (cause) parts.push(cause instanceof Error ? `${cause.code || cause.name}: ${cause.message}` : String(cause));
+  if (typeof xhr.responseText === 'string' && xhr.responseText) parts.push(`body ${xhr.responseText.slice(0, 200)}`);
+  return parts.join(', ');
 }
 
 /** Connect and expect a connect_error; resolves with the error. */
