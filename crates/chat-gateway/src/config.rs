@@ -223,8 +223,8 @@ pub struct Config {
     /// for its next request.
     #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub http_header_timeout_secs: u64,
-    /// A connection on which nothing was read for this long is closed
-    /// (websockets are pinged every 25 s, so a live one never is).
+    /// An HTTP connection on which nothing was read for this long is closed
+    /// (a websocket, once upgraded, is left to the Engine.IO heartbeat).
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 120)]
     pub http_idle_timeout_secs: u64,
     /// Guest connections open at once from one client address.
