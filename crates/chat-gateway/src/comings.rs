@@ -50,7 +50,7 @@ async fn announce_presence(app: &App, user_id: &str, rooms: Vec<String>, event: 
         .into_iter()
         .filter(|r| !chat_core::ConversationId::is_broadcast_id(r))
         .collect();
-    targets.push(role_room(chat_core::Role::Admin));
+    targets.push(role_room(chat_core::Role::Admin).to_owned());
     deliver::to_any(app, targets)
         .except(user_room(user_id))
         .emit(event, user_id);

@@ -18,8 +18,19 @@ pub fn user_room(user_id: &str) -> String {
 }
 
 /// The room of every socket of users with this role.
-pub fn role_room(role: chat_core::Role) -> String {
-    format!("role:{role}")
+///
+/// A `&'static str`, not a `String`: socketioxide keeps, for every socket, a
+/// copy of each of its rooms' names, and a borrowed name costs no allocation
+/// per socket (a `String` one is a heap block on every idle socket, issue 15).
+pub fn role_room(role: chat_core::Role) -> &'static str {
+    use chat_core::Role;
+    match role {
+        Role::Public => "role:public",
+        Role::Student => "role:student",
+        Role::Instructor => "role:instructor",
+        Role::Admin => "role:admin",
+        Role::SupportAgent => "role:support-agent",
+    }
 }
 
 /// Puts every open socket of a user (on every node) in a room.
@@ -98,6 +109,21 @@ fn encode<T: ?Sized + Serialize>(data: &T) -> Option<Box<RawValue>> {
             crate::metrics::delivery_failed();
             tracing::error!(error = %e, "could not encode an outgoing packet");
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The static names are what `role:{role}` spells, for every role: a
+    /// room joined under one spelling and emitted to under the other would
+    /// silently miss its sockets.
+    #[test]
+    fn role_rooms_are_role_colon_the_wire_name() {
+        for role in chat_core::Role::ALL {
+            assert_eq!(role_room(role), format!("role:{role}"));
         }
     }
 }

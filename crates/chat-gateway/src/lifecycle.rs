@@ -28,7 +28,7 @@ pub async fn drain(app: &App) {
     tracing::info!(node = %app.node_id, "draining: refusing new connections, closing sockets");
     hand_back_desk(app).await;
     // Every local socket is in the node's room (crate::node).
-    let told = crate::deliver::to(app, crate::node::room(&app.node_id)).emit(
+    let told = crate::deliver::to(app, app.node_room.to_owned()).emit(
         "server:draining",
         &json!({ "nodeId": app.node_id, "reason": "shutdown" }),
     );

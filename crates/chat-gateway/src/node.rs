@@ -51,6 +51,15 @@ pub(crate) fn room(node_id: &str) -> String {
     format!("node:{node_id}")
 }
 
+/// [`room`] as a `&'static str`, made once per [`crate::state::App`]: every
+/// socket joins it, and socketioxide keeps a copy of each room name per
+/// socket, which for a borrowed name is no allocation (see
+/// [`crate::deliver::role_room`]). Leaked on purpose: one short string per
+/// app, which lives as long as the process.
+pub(crate) fn static_room(node_id: &str) -> &'static str {
+    Box::leak(room(node_id).into_boxed_str())
+}
+
 /// Writes log lines with the node id in them: `node=<id> ` before a text
 /// line, a `"node":"<id>"` field first in a JSON line. tracing-subscriber
 /// formats each event into one buffer and writes it with one call, so the

@@ -60,6 +60,8 @@ pub struct Inner {
     pub fanout: Arc<dyn crate::fanout::Fanout>,
     /// This node's id (see node.rs).
     pub node_id: String,
+    /// The room of every socket of this node (crate::node::static_room).
+    pub node_room: &'static str,
     /// Set on SIGTERM: new Socket.IO connections are refused and `/health`
     /// says `draining` (see lifecycle.rs).
     pub draining: std::sync::atomic::AtomicBool,
@@ -128,6 +130,7 @@ impl App {
             mailer: p.mailer,
             odoo: p.odoo,
             fanout: p.fanout,
+            node_room: crate::node::static_room(&p.node_id),
             node_id: p.node_id,
             draining: Default::default(),
             abuse,

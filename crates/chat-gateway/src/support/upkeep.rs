@@ -30,7 +30,10 @@ pub(crate) fn desk_changed(app: &App) {
     // before the namespace exists (crate::deliver).
     deliver::to_any(
         app,
-        vec![role_room(Role::SupportAgent), role_room(Role::Admin)],
+        vec![
+            role_room(Role::SupportAgent).to_owned(),
+            role_room(Role::Admin).to_owned(),
+        ],
     )
     .emit("support:desk:changed", &json!({}));
 }
@@ -54,7 +57,8 @@ pub(crate) async fn availability(app: &App) -> Option<Value> {
 /// Tells visitors how many agents are there to answer.
 pub(crate) async fn announce_availability(app: &App) {
     if let Some(availability) = availability(app).await {
-        deliver::to(app, role_room(Role::Public)).emit("agent:availability", &availability);
+        deliver::to(app, role_room(Role::Public).to_owned())
+            .emit("agent:availability", &availability);
     }
     desk_changed(app);
 }
@@ -107,7 +111,7 @@ pub(crate) fn spawn_maintenance(app: &App) {
             let now = availability(&app).await;
             if now.is_some() && now != shown {
                 if let Some(availability) = &now {
-                    deliver::to(&app, role_room(Role::Public))
+                    deliver::to(&app, role_room(Role::Public).to_owned())
                         .emit("agent:availability", availability);
                 }
                 desk_changed(&app);
