@@ -22,7 +22,6 @@ use chat_cluster::rate_limit::{Quota, RateLimit, RedisRateLimit};
 use chat_cluster::sets::SharedSets;
 use dashmap::DashMap;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
-use socketioxide::socket::Sid;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -118,7 +117,6 @@ fn quota(n: u32, period: Duration) -> Quota {
 pub struct AbuseLimits {
     exempt_loopback: bool,
     /// Each socket's client address, for the handlers of its events.
-    addresses: DashMap<Sid, IpAddr>,
     /// Guest connections per address on this node (one node).
     guest_connections: DashMap<IpAddr, u32>,
     /// … or on every node (`REDIS_URL`).
@@ -156,7 +154,6 @@ impl AbuseLimits {
             .max(1);
         Self {
             exempt_loopback: !c.rate_limit_loopback,
-            addresses: DashMap::new(),
             guest_connections: DashMap::new(),
             shared_guest_connections,
             max_guest_connections: c.guest_connections_per_ip,
@@ -203,13 +200,12 @@ impl AbuseLimits {
         self.guest_queued.retain(|_, rooms| !rooms.is_empty());
     }
 
-    pub fn address_of(&self, sid: Sid) -> Option<IpAddr> {
-        self.addresses.get(&sid).map(|a| *a)
-    }
-
     /// A socket connected from `ip`. For a guest, `false` (and nothing
     /// recorded) when its address already has the most guest connections.
-    pub async fn connect(&self, sid: Sid, ip: IpAddr, guest: bool) -> bool {
+    /// The socket keeps its address itself (`events::Ctx::ip`, and its
+    /// disconnect handler): a map from socket to address here would be one
+    /// more entry per idle socket (issue 15).
+    pub async fn connect(&self, ip: IpAddr, guest: bool) -> bool {
         if guest {
             if let Some(ip) = self.limited(ip) {
                 let room = match &self.shared_guest_connections {
@@ -232,16 +228,12 @@ impl AbuseLimits {
                 }
             }
         }
-        self.addresses.insert(sid, ip);
         true
     }
 
-    /// The socket is gone: undoes [`connect`](Self::connect).
-    pub async fn disconnect(&self, sid: Sid, guest: bool) {
+    /// The socket that [`connect`](Self::connect) let in from `ip` is gone.
+    pub async fn disconnect(&self, ip: IpAddr, guest: bool) {
         // (The count is keyed like `connect` keyed it: `limited` is pure.)
-        let Some((_, ip)) = self.addresses.remove(&sid) else {
-            return;
-        };
         if let (true, Some(ip)) = (guest, self.limited(ip)) {
             match &self.shared_guest_connections {
                 Some(counts) => {
@@ -257,9 +249,9 @@ impl AbuseLimits {
         }
     }
 
-    /// May a guest on socket `sid` send a message now?
-    pub async fn guest_message(&self, sid: Sid) -> bool {
-        match self.address_of(sid).and_then(|ip| self.limited(ip)) {
+    /// May a guest connected from `ip` send a message now?
+    pub async fn guest_message(&self, ip: Option<IpAddr>) -> bool {
+        match ip.and_then(|ip| self.limited(ip)) {
             Some(ip) => {
                 let ok = self.guest_messages.check(&ip.to_string(), 1).await;
                 if !ok {
@@ -271,16 +263,16 @@ impl AbuseLimits {
         }
     }
 
-    /// May a guest on socket `sid` open a support chat now? `still_queued`
+    /// May a guest connected from `ip` open a support chat now? `still_queued`
     /// says whether one of the address's earlier chats still waits in the
     /// queue. On `Ok`, call [`guest_queued`](Self::guest_queued) with the
     /// new chat once it is queued.
     pub async fn guest_support_chat(
         &self,
-        sid: Sid,
+        ip: Option<IpAddr>,
         still_queued: impl Fn(&str) -> bool,
     ) -> Result<(), &'static str> {
-        let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) else {
+        let Some(ip) = ip.and_then(|ip| self.limited(ip)) else {
             return Ok(());
         };
         if self.still_queued_from(ip, still_queued).await >= self.max_guest_queued {
@@ -322,9 +314,9 @@ impl AbuseLimits {
         }
     }
 
-    /// The guest on `sid` has a chat waiting in the queue.
-    pub async fn guest_queued(&self, sid: Sid, room: &str) {
-        if let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) {
+    /// The guest connected from `ip` has a chat waiting in the queue.
+    pub async fn guest_queued(&self, ip: Option<IpAddr>, room: &str) {
+        if let Some(ip) = ip.and_then(|ip| self.limited(ip)) {
             self.guest_queued
                 .entry(ip)
                 .or_default()
@@ -337,10 +329,10 @@ impl AbuseLimits {
         }
     }
 
-    /// May `user` (on socket `sid`) have a transcript emailed now? Counts
+    /// May `user` (connected from `ip`) have a transcript emailed now? Counts
     /// per visitor and per address; loopback is counted per visitor only.
-    pub async fn transcript(&self, sid: Sid, user: &str) -> bool {
-        if let Some(ip) = self.address_of(sid).and_then(|ip| self.limited(ip)) {
+    pub async fn transcript(&self, ip: Option<IpAddr>, user: &str) -> bool {
+        if let Some(ip) = ip.and_then(|ip| self.limited(ip)) {
             if !self.transcripts_by_ip.check(&ip.to_string(), 1).await {
                 refused("transcripts");
                 return false;
@@ -407,55 +399,49 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        let sids: Vec<Sid> = (0..4).map(|_| Sid::new()).collect();
-        assert!(l.connect(sids[0], a, true).await);
-        assert!(l.connect(sids[1], b, true).await);
-        assert!(
-            !l.connect(sids[2], a, true).await,
-            "same /64: over the limit"
-        );
-        assert!(l.connect(sids[3], other, true).await, "another /64");
-        l.disconnect(sids[0], true).await;
-        assert!(l.connect(sids[2], b, true).await, "a place was freed");
+        assert!(l.connect(a, true).await);
+        assert!(l.connect(b, true).await);
+        assert!(!l.connect(a, true).await, "same /64: over the limit");
+        assert!(l.connect(other, true).await, "another /64");
+        l.disconnect(a, true).await;
+        assert!(l.connect(b, true).await, "a place was freed");
     }
 
     #[tokio::test]
     async fn loopback_is_exempt_unless_asked_and_signed_in_users_are_not_counted() {
         let l = limits(&["--guest-connections-per-ip", "1"]);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(l.connect(Sid::new(), lo, true).await && l.connect(Sid::new(), lo, true).await);
+        assert!(l.connect(lo, true).await && l.connect(lo, true).await);
         let strict = limits(&["--guest-connections-per-ip", "1", "--rate-limit-loopback"]);
-        assert!(strict.connect(Sid::new(), lo, true).await);
-        assert!(!strict.connect(Sid::new(), lo, true).await);
-        assert!(
-            strict.connect(Sid::new(), lo, false).await,
-            "a signed-in user"
-        );
+        assert!(strict.connect(lo, true).await);
+        assert!(!strict.connect(lo, true).await);
+        assert!(strict.connect(lo, false).await, "a signed-in user");
+        // a signed-in user leaving frees no guest's place
+        strict.disconnect(lo, false).await;
+        assert!(!strict.connect(lo, true).await);
     }
 
     #[tokio::test]
     async fn transcripts_are_limited_per_visitor_and_per_address() {
         let l = limits(&["--transcripts-per-hour", "2"]);
-        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
-        for s in [a, b, c] {
-            assert!(l.connect(s, ip, true).await);
-        }
-        assert!(l.transcript(a, "guest_a").await);
-        assert!(l.transcript(b, "guest_b").await);
+        assert!(l.transcript(Some(ip), "guest_a").await);
+        assert!(l.transcript(Some(ip), "guest_b").await);
         assert!(
-            !l.transcript(c, "guest_c").await,
+            !l.transcript(Some(ip), "guest_c").await,
             "the address's budget is used up"
         );
-        let d = Sid::new();
-        // loopback: no address budget, the visitor's own still holds
-        assert!(l.connect(d, "127.0.0.1".parse().unwrap(), true).await);
-        assert!(l.transcript(d, "guest_d").await);
-        assert!(l.transcript(d, "guest_d").await);
-        assert!(
-            !l.transcript(d, "guest_d").await,
-            "the visitor's budget is used up"
-        );
+        // loopback (or no known address): no address budget, the visitor's
+        // own still holds
+        for ip in [Some("127.0.0.1".parse().unwrap()), None] {
+            let user = format!("guest_d{}", ip.is_some());
+            assert!(l.transcript(ip, &user).await);
+            assert!(l.transcript(ip, &user).await);
+            assert!(
+                !l.transcript(ip, &user).await,
+                "the visitor's budget is used up"
+            );
+        }
     }
 
     #[tokio::test]

@@ -11,8 +11,6 @@ use chat_core::clock::now_millis;
 use chat_store::{ConversationRecord, Store};
 use dashmap::{DashMap, DashSet};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::LazyLock;
@@ -196,20 +194,12 @@ pub fn install(node_id: &str, clustered: bool) -> anyhow::Result<PrometheusHandl
     Ok(handle)
 }
 
-/// When a socket was accepted (a socket extension, read at disconnect).
-#[derive(Clone, Copy)]
-struct ConnectedAt(Instant);
-
-/// A socket passed authentication (call once per socket).
-pub fn connection_opened<A: Adapter>(s: &SocketRef<A>) {
-    s.extensions.insert(ConnectedAt(Instant::now()));
-}
-
-/// A socket closed: how long it was connected.
-pub fn connection_closed<A: Adapter>(s: &SocketRef<A>) {
-    if let Some(ConnectedAt(at)) = s.extensions.get::<ConnectedAt>() {
-        metrics::histogram!(CONNECTION_DURATION_SECONDS).record(at.elapsed().as_secs_f64());
-    }
+/// A socket closed: how long it was connected. `connected_at` travels in the
+/// socket's disconnect handler, not in a socket extension: an extension is a
+/// heap block on every idle socket (issue 15), the handler's closure has
+/// room for it in the block it has anyway.
+pub fn connection_closed(connected_at: Instant) {
+    metrics::histogram!(CONNECTION_DURATION_SECONDS).record(connected_at.elapsed().as_secs_f64());
 }
 
 /// A socket called `sync`. Clients call it after a reconnect to fetch what

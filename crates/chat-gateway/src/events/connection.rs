@@ -72,7 +72,7 @@ pub async fn authenticate<A: Adapter>(
         }
     };
     if let Some(ip) = client {
-        if !app.abuse.connect(s.id, ip, identity.is_guest()).await {
+        if !app.abuse.connect(ip, identity.is_guest()).await {
             metrics::counter!(m::CONNECTIONS_TOTAL, "result" => "rejected").increment(1);
             return Err(Refused::RateLimited);
         }
@@ -80,14 +80,14 @@ pub async fn authenticate<A: Adapter>(
     let identity = Arc::new(identity);
     let ctx = Ctx {
         app: app.clone(),
-        sid: s.id,
+        ip: client,
         me: identity.clone(),
         synced: Default::default(),
     };
     s.extensions.insert(identity);
-    // Only a guest has one. A signed-in user's socket then holds three
-    // extensions (identity, inbox, connected-at), which fit the map's first
-    // allocation; a fourth would double it, on every idle socket.
+    // Only a guest has one. A signed-in user's socket then holds two
+    // extensions (identity, inbox), which fit the map's first allocation
+    // (three would too; a fourth would double it, on every idle socket).
     if guest_token.is_some() {
         s.extensions.insert(GuestToken(guest_token));
     }
@@ -100,12 +100,12 @@ pub async fn authenticate<A: Adapter>(
     if let Some(me) = s.extensions.get::<Arc<Identity>>() {
         app.presence.connect(&me.user_id).await;
     }
-    m::connection_opened(&s);
+    let connected_at = std::time::Instant::now();
     let n = app.connections.fetch_add(1, Ordering::Relaxed) + 1;
     metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
     metrics::gauge!(m::ONLINE_USERS).set(app.presence.users_here() as f64);
     let app2 = app.clone();
-    s.on_disconnect(move |s: SocketRef<A>| on_disconnect(app2.clone(), s));
+    s.on_disconnect(move |s: SocketRef<A>| on_disconnect(app2.clone(), s, connected_at, client));
     Ok(())
 }
 
@@ -156,7 +156,7 @@ pub async fn on_connect<A: Adapter>(app: App, s: SocketRef<A>) {
     // Every socket of this node is in its node's room, before any other: a
     // cluster emit's published part leaves that room out, so that a local
     // socket never gets, from Redis, what it got directly (crate::cluster).
-    s.join(crate::node::room(&app.node_id));
+    s.join(app.node_room);
     s.join(user_room(&me.user_id));
     s.join(role_room(me.role));
     let mut conversations = match app.store.conversation_ids_of(&me.user_id).await {
@@ -204,7 +204,15 @@ async fn leave_stale_channels(app: &App, me: &Identity, conversations: &mut Vec<
     }
 }
 
-async fn on_disconnect<A: Adapter>(app: App, s: SocketRef<A>) {
+/// `connected_at` and `client` (the address [`authenticate`] counted) travel
+/// in the handler's closure rather than in socket extensions or maps keyed
+/// by socket: they fit the heap block the closure has anyway (issue 15).
+async fn on_disconnect<A: Adapter>(
+    app: App,
+    s: SocketRef<A>,
+    connected_at: std::time::Instant,
+    client: Option<std::net::IpAddr>,
+) {
     // Closing the inbox lets its worker finish what was already queued, then stop.
     s.extensions.remove::<Inbox<A>>();
     let n = app
@@ -212,11 +220,13 @@ async fn on_disconnect<A: Adapter>(app: App, s: SocketRef<A>) {
         .fetch_sub(1, Ordering::Relaxed)
         .saturating_sub(1);
     metrics::gauge!(m::ACTIVE_CONNECTIONS).set(n as f64);
-    m::connection_closed(&s);
+    m::connection_closed(connected_at);
     let Some(me) = s.extensions.get::<Arc<Identity>>() else {
         return;
     };
-    app.abuse.disconnect(s.id, me.is_guest()).await;
+    if let Some(ip) = client {
+        app.abuse.disconnect(ip, me.is_guest()).await;
+    }
     let last = app.presence.disconnect(&me.user_id).await;
     metrics::gauge!(m::ONLINE_USERS).set(app.presence.users_here() as f64);
     if last {

@@ -53,7 +53,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Result<Answer, ChatError> {
         return Err(ChatError::rate_limited());
     }
     // Guests from one address share one budget: each connection is a new guest.
-    if ctx.me.is_guest() && !app.abuse.guest_message(ctx.sid).await {
+    if ctx.me.is_guest() && !app.abuse.guest_message(ctx.ip).await {
         return Err(ChatError::rate_limited());
     }
 

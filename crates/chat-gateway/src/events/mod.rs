@@ -25,17 +25,19 @@ use chat_store::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::socket::Sid;
 use std::sync::Arc;
 
-/// What a handler knows: the app, the socket, and who is behind it.
-#[derive(Clone)]
+/// What a handler knows: the app, the socket, and who is behind it. One per
+/// socket, owned by its inbox; handlers borrow it.
 pub struct Ctx {
     pub app: App,
-    pub sid: Sid,
+    /// The client's address (crate::client_addr), when known: the per-address
+    /// limits on guests and transcripts count by it (crate::limits).
+    pub ip: Option<std::net::IpAddr>,
     pub me: Arc<Identity>,
     /// Whether the socket has called `sync` already (counts reconnections).
-    pub synced: Arc<std::sync::atomic::AtomicBool>,
+    /// In the socket's one `Ctx` (its inbox's), so no heap block of its own.
+    pub synced: std::sync::atomic::AtomicBool,
 }
 
 /// A handler's result: the ack's data fields, or the error.

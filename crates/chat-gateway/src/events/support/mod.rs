@@ -165,7 +165,7 @@ pub async fn transcript(ctx: &Ctx, data: Value) -> Outcome {
             ))
         }
     };
-    if !app.abuse.transcript(ctx.sid, &ctx.me.user_id).await {
+    if !app.abuse.transcript(ctx.ip, &ctx.me.user_id).await {
         return Err(ChatError::rate_limited());
     }
     if !app

@@ -94,7 +94,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
     if ctx.me.is_guest() {
         let desk = app.support.snapshot().await.map_err(desk_error)?;
         app.abuse
-            .guest_support_chat(ctx.sid, |room| desk.position(room).is_some())
+            .guest_support_chat(ctx.ip, |room| desk.position(room).is_some())
             .await
             .map_err(|why| ChatError::new(ErrorCode::RateLimited, why))?;
     }
@@ -198,7 +198,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
         }
         Placement::Queued { agents_online, .. } => {
             if ctx.me.is_guest() {
-                app.abuse.guest_queued(ctx.sid, &room.id).await;
+                app.abuse.guest_queued(ctx.ip, &room.id).await;
             }
             apply(app, changes).await;
             if !agents_online {
