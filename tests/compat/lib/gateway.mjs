@@ -329,10 +329,12 @@ export function once(emitter, event, ms = DEFAULT_TIMEOUT_MS) {
  * A transport failure before the handshake completed (engine.io-client's
  * "xhr poll error" or "websocket error", the gateway still running) is tried
  * once more with a new socket, as every real client does with its
- * reconnection, and reported on stderr with its details: CI once failed on
- * one such error that 40 reruns did not reproduce. A second failure, any
- * refusal by the gateway (connect_error with a message of its own) and a
- * gateway that exited fail the caller as before.
+ * reconnection, and reported on stderr with its details. The known cause is
+ * a race inside engineioxide 0.17.9: a poll that meets the websocket upgrade
+ * of its own session is answered 400 and the session closed
+ * (tools/upgrade-race.mjs reproduces it, about 1 poll in 3000 when aligned on
+ * purpose). A second failure, any refusal by the gateway (connect_error with
+ * a message of its own) and a gateway that exited fail the caller as before.
  */
 export async function connect(gw, who, options = {}) {
   try {
