@@ -71,6 +71,15 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// A page from messages fetched with `LIMIT limit + 1` (both backends ask for
+/// one more than they return): at most `limit` messages, and whether there
+/// were more.
+pub(crate) fn into_page(mut messages: Vec<Message>, limit: usize) -> (Vec<Message>, bool) {
+    let has_more = messages.len() > limit;
+    messages.truncate(limit);
+    (messages, has_more)
+}
+
 #[async_trait]
 pub trait Store: AttachmentStore + NotificationStore + Send + Sync + 'static {
     /// From now on, every change also queues its ingest item for Odoo, in the

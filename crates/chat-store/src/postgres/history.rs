@@ -27,15 +27,10 @@ impl PgStore {
         );
         let c = self.client().await?;
         let stmt = c.prepare_cached(&sql).await?;
-        let mut messages = c
+        let rows = c
             .query(&stmt, &[&conversation_id, &cursor, &((limit + 1) as i64)])
-            .await?
-            .iter()
-            .map(message)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        Ok((messages, has_more))
+            .await?;
+        page_of(&rows, limit)
     }
 
     pub(super) async fn sync(
@@ -53,15 +48,10 @@ impl PgStore {
                  ORDER BY m.pos LIMIT $3"
             ))
             .await?;
-        let mut messages = c
+        let rows = c
             .query(&stmt, &[&user_id, &since, &((limit + 1) as i64)])
-            .await?
-            .iter()
-            .map(message)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        Ok((messages, has_more))
+            .await?;
+        page_of(&rows, limit)
     }
 
     pub(super) async fn transcript(&self, conversation_id: &str) -> StoreResult<Vec<Message>> {
@@ -129,4 +119,10 @@ impl PgStore {
             .await?;
         Ok(c.query_one(&stmt, &[&conversation_id]).await?.get(0))
     }
+}
+
+/// Rows fetched with `LIMIT limit + 1` as a page ([`crate::into_page`]).
+fn page_of(rows: &[tokio_postgres::Row], limit: usize) -> StoreResult<(Vec<Message>, bool)> {
+    let messages = rows.iter().map(message).collect::<StoreResult<Vec<_>>>()?;
+    Ok(crate::into_page(messages, limit))
 }

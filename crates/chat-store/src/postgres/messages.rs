@@ -5,7 +5,7 @@
 use super::batch::Job;
 use super::outbox::enqueue;
 use super::rows::*;
-use super::{check_text, PgStore};
+use super::{check_text, PgStore, Positions};
 use crate::outbox_items;
 use crate::{Appended, NewMessage, StoreError, StoreResult};
 use chat_core::clock::{now_millis, Millis};
@@ -29,37 +29,33 @@ async fn get_message_tx(
         .transpose()
 }
 
+/// Every text of a new message is one PostgreSQL can store (`check_text`),
+/// before anything is written or queued.
+fn check_new_message(m: &NewMessage) -> StoreResult<()> {
+    check_text(
+        [
+            m.id.as_str(),
+            &m.conversation_id,
+            &m.author_id,
+            &m.author_name,
+            &m.content,
+        ]
+        .into_iter()
+        .chain(m.parent_id.as_deref())
+        .chain(m.client_id.as_deref()),
+    )
+}
+
 impl PgStore {
     pub(super) async fn append_message(&self, m: NewMessage) -> StoreResult<Appended> {
-        check_text(
-            [
-                m.conversation_id.as_str(),
-                &m.author_id,
-                &m.author_name,
-                &m.content,
-            ]
-            .into_iter()
-            .chain(m.parent_id.as_deref())
-            .chain(m.client_id.as_deref()),
-        )?;
+        check_new_message(&m)?;
         let (tx, rx) = oneshot::channel();
         self.submit(Job::Append(Box::new(m), tx))?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     pub(super) async fn import_message(&self, m: NewMessage) -> StoreResult<Appended> {
-        check_text(
-            [
-                m.id.as_str(),
-                &m.conversation_id,
-                &m.author_id,
-                &m.author_name,
-                &m.content,
-            ]
-            .into_iter()
-            .chain(m.parent_id.as_deref())
-            .chain(m.client_id.as_deref()),
-        )?;
+        check_new_message(&m)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let mut positions = self.lock_positions(&tx).await?;
@@ -147,17 +143,8 @@ impl PgStore {
             .await?
             .ok_or(StoreError::NotFound)?
             .get(0);
-        if ob {
-            let item = outbox_items::edit(id, &content, at);
-            enqueue(&tx, &mut positions, Some(&room), item).await?;
-        }
-        let m = get_message_tx(&tx, id, false)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        positions.save(&tx).await?;
-        tx.commit().await?;
-        self.signal_outbox();
-        Ok(m)
+        let item = ob.then(|| outbox_items::edit(id, &content, at));
+        self.changed(tx, positions, id, &room, item).await
     }
 
     pub(super) async fn delete_message(&self, id: &str, at: Millis) -> StoreResult<Message> {
@@ -178,14 +165,23 @@ impl PgStore {
             .await?
             .ok_or(StoreError::NotFound)?
             .get(0);
-        if ob {
-            enqueue(
-                &tx,
-                &mut positions,
-                Some(&room),
-                outbox_items::delete(id, at),
-            )
-            .await?;
+        let item = ob.then(|| outbox_items::delete(id, at));
+        self.changed(tx, positions, id, &room, item).await
+    }
+
+    /// The end of an edit or a delete, once the row is updated: `item` (with
+    /// the outbox on) queued for Odoo, the positions saved, the commit, and
+    /// the message as it is now.
+    async fn changed(
+        &self,
+        tx: Transaction<'_>,
+        mut positions: Positions,
+        id: &str,
+        room: &str,
+        item: Option<serde_json::Value>,
+    ) -> StoreResult<Message> {
+        if let Some(item) = item {
+            enqueue(&tx, &mut positions, Some(room), item).await?;
         }
         let m = get_message_tx(&tx, id, false)
             .await?

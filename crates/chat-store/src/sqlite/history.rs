@@ -38,13 +38,11 @@ impl SqliteStore {
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND {cond} \
                  AND deleted_at IS NULL ORDER BY id {order} LIMIT ?3"
             );
-            let mut messages = c
+            let messages = c
                 .prepare_cached(&sql)?
                 .query_map(params![conv, cursor, (limit + 1) as i64], message_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let has_more = messages.len() > limit;
-            messages.truncate(limit);
-            Ok((messages, has_more))
+            Ok(crate::into_page(messages, limit))
         })
         .await
     }
@@ -64,13 +62,11 @@ impl SqliteStore {
                 .flatten()
                 .unwrap_or(0);
             let sql = sync_sql();
-            let mut messages = c
+            let messages = c
                 .prepare_cached(&sql)?
                 .query_map(params![user, from, (limit + 1) as i64], message_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let has_more = messages.len() > limit;
-            messages.truncate(limit);
-            Ok((messages, has_more))
+            Ok(crate::into_page(messages, limit))
         })
         .await
     }

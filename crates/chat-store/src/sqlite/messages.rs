@@ -118,15 +118,7 @@ impl SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
-            if ob {
-                let room: String = c.query_row(
-                    "SELECT conversation_id FROM messages WHERE id = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )?;
-                outbox::enqueue(c, Some(&room), outbox::edit(&id, &content, at))?;
-            }
-            get_message(c, &id)?.ok_or(StoreError::NotFound)
+            changed(c, &id, ob.then(|| outbox::edit(&id, &content, at)))
         })
         .await
     }
@@ -145,15 +137,7 @@ impl SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
-            if ob {
-                let room: String = c.query_row(
-                    "SELECT conversation_id FROM messages WHERE id = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )?;
-                outbox::enqueue(c, Some(&room), outbox::delete(&id, at))?;
-            }
-            get_message(c, &id)?.ok_or(StoreError::NotFound)
+            changed(c, &id, ob.then(|| outbox::delete(&id, at)))
         })
         .await
     }
@@ -194,4 +178,19 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// The end of an edit or a delete: the message as it is now and, with the
+/// outbox on, `item` queued for Odoo under the message's conversation (read
+/// from the message itself, not looked up a second time).
+fn changed(
+    c: &rusqlite::Connection,
+    id: &str,
+    item: Option<serde_json::Value>,
+) -> StoreResult<Message> {
+    let m = get_message(c, id)?.ok_or(StoreError::NotFound)?;
+    if let Some(item) = item {
+        outbox::enqueue(c, Some(&m.room_id), item)?;
+    }
+    Ok(m)
 }
