@@ -44,7 +44,7 @@ class TestPush(ChatCase):
 
     def test_gateway_messages_are_not_pushed_back(self):
         self.ingest(self.support_conv(), self.message("m1"))
-        self.assertFalse(self.Push.search([("event_types", "=", "message")]))
+        self.assertFalse(self.new_pushes("message"))
 
     def test_send_signs_the_raw_body(self):
         push = self.agent_reply()
@@ -119,7 +119,7 @@ class TestPush(ChatCase):
 
     def conversation_pushes(self):
         return [json.loads(p.events_json)[0]["data"]
-                for p in self.Push.search([("event_types", "=", "conversation")], order="id")]
+                for p in self.new_pushes("conversation").sorted("id")]
 
     def test_manager_reassignment_is_pushed_once(self):
         self.ingest(self.support_conv(status="active", assigned_agent_id=self.agent.id))
