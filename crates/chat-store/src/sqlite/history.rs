@@ -9,15 +9,88 @@ use chat_core::clock::Millis;
 use chat_core::model::Message;
 use rusqlite::{params, OptionalExtension};
 
-/// `sync`'s query: the messages of `?1`'s conversations whose latest change
-/// has a position after `?2`, at most `?3`, by position: one search of
-/// `messages_pos` per conversation.
-pub(super) fn sync_sql() -> String {
+/// How far behind the newest position a `sync` cursor may be for its new
+/// messages to be found in `messages_new` (every room's new messages in
+/// creation order, read from the cursor on and filtered by the caller's
+/// rooms). Further behind, that walk could cover a great many other rooms'
+/// messages, so they are found room by room in `messages_room` instead,
+/// which costs the caller's rooms' size. 50,000 entries of `messages_new`
+/// are a few milliseconds' read.
+const SYNC_NEAR_POSITIONS: i64 = 50_000;
+
+/// The caller's rooms, in `sync`'s queries (`?1` is the caller).
+const CALLER_ROOMS: &str =
+    "conversation_id IN (SELECT conversation_id FROM participants WHERE user_id = ?1)";
+
+/// Where `sync` finds messages created after the cursor and not changed
+/// since (`pos = seq`), by position; see [`SYNC_NEAR_POSITIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NewMessages {
+    /// `messages_new` from the cursor on, every room's, keeping the caller's.
+    AcrossRooms,
+    /// `messages_room`, each of the caller's rooms whole.
+    RoomByRoom,
+}
+
+/// `sync`'s query for messages created after `?2` and unchanged since: at
+/// most `?3`, by position, each with its position last.
+pub(super) fn sync_new_sql(plan: NewMessages) -> String {
+    let index = match plan {
+        NewMessages::AcrossRooms => "messages_new",
+        NewMessages::RoomByRoom => "messages_room",
+    };
     format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id IN \
-         (SELECT conversation_id FROM participants WHERE user_id = ?1) \
-         AND pos > ?2 ORDER BY pos LIMIT ?3"
+        "SELECT {MESSAGE_COLUMNS}, pos FROM messages INDEXED BY {index} \
+         WHERE seq > ?2 AND {CALLER_ROOMS} AND pos = seq ORDER BY seq LIMIT ?3"
     )
+}
+
+/// `sync`'s query for messages edited or deleted after `?2` (their `pos`
+/// moved past their `seq`), whenever created: one search of
+/// `messages_changed` per room of the caller.
+pub(super) fn sync_changed_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS}, pos FROM messages INDEXED BY messages_changed \
+         WHERE {CALLER_ROOMS} AND pos > ?2 AND pos <> seq ORDER BY pos LIMIT ?3"
+    )
+}
+
+/// The messages of `user`'s rooms whose position is after `from`, at most
+/// `limit` + 1, by position: the new ones and the changed ones, merged.
+pub(super) fn sync_from(
+    c: &rusqlite::Connection,
+    user: &str,
+    from: i64,
+    limit: usize,
+    plan: NewMessages,
+) -> StoreResult<Vec<Message>> {
+    let take = (limit + 1) as i64;
+    let read = |sql: String| -> StoreResult<Vec<(i64, Message)>> {
+        Ok(c.prepare_cached(&sql)?
+            .query_map(params![user, from, take], |r| {
+                Ok((r.get::<_, i64>(13)?, message_from_row(r)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    let new = read(sync_new_sql(plan))?;
+    let changed = read(sync_changed_sql())?;
+    // Two runs, each by position and with no message in both: merge them.
+    let mut merged = Vec::with_capacity((limit + 1).min(new.len() + changed.len()));
+    let (mut new, mut changed) = (new.into_iter().peekable(), changed.into_iter().peekable());
+    while merged.len() <= limit {
+        let next = match (new.peek(), changed.peek()) {
+            (Some((a, _)), Some((b, _))) if a < b => new.next(),
+            (Some(_), Some(_)) => changed.next(),
+            (Some(_), None) => new.next(),
+            (None, Some(_)) => changed.next(),
+            (None, None) => None,
+        };
+        match next {
+            Some((_, m)) => merged.push(m),
+            None => break,
+        }
+    }
+    Ok(merged)
 }
 
 impl SqliteStore {
@@ -61,11 +134,15 @@ impl SqliteStore {
                 .optional()?
                 .flatten()
                 .unwrap_or(0);
-            let sql = sync_sql();
-            let messages = c
-                .prepare_cached(&sql)?
-                .query_map(params![user, from, (limit + 1) as i64], message_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let newest: i64 = c
+                .prepare_cached("SELECT v FROM positions WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
+            let plan = if newest - from <= SYNC_NEAR_POSITIONS {
+                NewMessages::AcrossRooms
+            } else {
+                NewMessages::RoomByRoom
+            };
+            let messages = sync_from(c, &user, from, limit, plan)?;
             Ok(crate::into_page(messages, limit))
         })
         .await

@@ -164,6 +164,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, conversation_id)
     ) WITHOUT ROWID;
     "#,
+    // 7: fewer pages written per new message (issue 15). `messages_pos`
+    // held every message under its room, so each new message dirtied one
+    // more leaf page per room in its group commit, beside `messages_room`'s:
+    // with one message per room per commit, about 3.1 WAL frames (4 KiB
+    // each) per message. Now a new message enters `messages_new`, ordered
+    // by its creation position across all rooms, so the messages of one
+    // commit share its last leaf; only edited or deleted messages (whose
+    // `pos` moved past their `seq`) are indexed by room and position, in
+    // `messages_changed`. About 1.9 frames per message. `sync` reads the two
+    // (see sqlite/history.rs); what it returns is unchanged.
+    r#"
+    DROP INDEX messages_pos;
+    CREATE INDEX messages_new ON messages(seq, conversation_id);
+    CREATE INDEX messages_changed ON messages(conversation_id, pos) WHERE pos <> seq;
+    "#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
