@@ -158,6 +158,10 @@ pub fn install(node_id: &str, clustered: bool) -> anyhow::Result<PrometheusHandl
             Matcher::Full(SUPPORT_RATING.into()),
             &[1.0, 2.0, 3.0, 4.0, 5.0],
         )?
+        .set_buckets_for_metric(
+            Matcher::Full(chat_store::COMMIT_WRITES.into()),
+            &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1024.0],
+        )?
         .install_recorder()?;
     // Series that must exist from the start, even at zero.
     metrics::gauge!(ACTIVE_CONNECTIONS).set(0.0);

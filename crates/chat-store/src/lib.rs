@@ -32,6 +32,12 @@ use chat_core::model::{ConversationType, Message, Reactions};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// Histogram: how many writes one group commit carried (SQLite: every write
+/// of a batch; PostgreSQL: the appends of a batch), recorded once the batch
+/// committed. Commits that carry few writes each pay a whole fsync: under
+/// load, a falling median says the store's writer is the bottleneck.
+pub const COMMIT_WRITES: &str = "chat_store_commit_writes";
+
 pub use attachments::{AttachmentRecord, AttachmentStore, SweptAttachments};
 pub use notifications::{NotificationStore, PushSubscriptionRecord};
 pub use records::*;

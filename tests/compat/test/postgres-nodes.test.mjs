@@ -37,6 +37,19 @@ describe('two gateway nodes on one PostgreSQL database', { skip: !PG && 'needs C
     for (const m of [first, reply, later]) assert.ok(ids.includes(m.id), `node 1's history has "${m.content}"`);
   });
 
+  it('each node counts its append commits (chat_store_commit_writes) before it acks', async () => {
+    const count = async (node) => {
+      const text = (await node.metrics()).text;
+      return Number(text.match(/^chat_store_commit_writes_count(?:\{[^}]*\})? (\d+)/m)?.[1] ?? 0);
+    };
+    const before = await count(node2);
+    const ian = await connect(node2, '2');
+    const room = await directRoom(ian, '1');
+    await ok(ian, 'message', { roomId: room, content: 'counted' });
+    const after = await count(node2);
+    assert.ok(after >= before + 1, `commits before ${before}, after ${after}`);
+  });
+
   it('both nodes writing at once: a client syncing on one gets every acked message once', async () => {
     const ada = await connect(node1, '1');
     const ian = await connect(node2, '2');

@@ -162,6 +162,13 @@ describe('/health and /metrics', () => {
     assert.match(m.text, /^chat_message_delivery_seconds_bucket\{.*le="\+Inf".*\} \d+/m);
     assert.match(m.text, /^chat_message_delivery_seconds_count(\{.*\})? \d+/m);
     assert.match(m.text, /^chat_message_delivery_seconds_sum(\{.*\})? [\d.e+-]+/m);
+    // The message was acked, so its group commit is counted: the store
+    // records the commit before it answers the writes it carried.
+    assert.match(m.text, /^# TYPE chat_store_commit_writes histogram$/m);
+    assert.match(m.text, /^chat_store_commit_writes_bucket\{.*le="1024".*\} \d+/m);
+    const commits = Number(m.text.match(/^chat_store_commit_writes_count(?:\{[^}]*\})? (\d+)/m)?.[1]);
+    const written = Number(m.text.match(/^chat_store_commit_writes_sum(?:\{[^}]*\})? ([\d.e+]+)/m)?.[1]);
+    assert.ok(commits >= 1 && written >= commits, `commits ${commits}, writes ${written}`);
     assert.match(m.text, /^chat_messages_total\{[^}]*type="[^"]+"[^}]*\} \d+/m, 'chat_messages_total{type}');
     assert.match(m.text, /^chat_connections_total\{[^}]*result="[^"]+"[^}]*\} \d+/m, 'chat_connections_total{result}');
     const active = Number(m.text.match(/^chat_active_connections(?:\{[^}]*\})? ([\d.]+)/m)?.[1]);

@@ -56,6 +56,8 @@ pub(super) async fn batcher(
             let (messages, replies): (Vec<NewMessage>, Vec<_>) = appends.into_iter().unzip();
             match append_batch(&pool, &options, ob, messages).await {
                 Ok(results) => {
+                    // Before the answers, as the SQLite writer does.
+                    metrics::histogram!(crate::COMMIT_WRITES).record(results.len() as f64);
                     for (reply, result) in replies.into_iter().zip(results) {
                         let _ = reply.send(result);
                     }

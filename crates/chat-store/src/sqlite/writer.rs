@@ -260,6 +260,8 @@ pub(super) fn writer_loop(
         let committed = match &commit {
             Ok(()) => {
                 commits.fetch_add(1, Ordering::Relaxed);
+                // Before the answers: whoever got its ack sees the commit counted.
+                metrics::histogram!(crate::COMMIT_WRITES).record(replies.len() as f64);
                 Committed::Yes
             }
             Err(e) => {
