@@ -184,6 +184,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 /// Brings the database to the newest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if done > 0 && done < MIGRATIONS.len() {
+        // Said before, not only after: an upgrade may rebuild an index over
+        // every stored message (migration 7 does), and the gateway does not
+        // listen until it is done.
+        tracing::info!(
+            from = done,
+            to = MIGRATIONS.len(),
+            "upgrading the database schema; on a large database this can take a while"
+        );
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
