@@ -72,25 +72,13 @@ pub(super) fn sync_from(
             })?
             .collect::<Result<Vec<_>, _>>()?)
     };
-    let new = read(sync_new_sql(plan))?;
-    let changed = read(sync_changed_sql())?;
-    // Two runs, each by position and with no message in both: merge them.
-    let mut merged = Vec::with_capacity((limit + 1).min(new.len() + changed.len()));
-    let (mut new, mut changed) = (new.into_iter().peekable(), changed.into_iter().peekable());
-    while merged.len() <= limit {
-        let next = match (new.peek(), changed.peek()) {
-            (Some((a, _)), Some((b, _))) if a < b => new.next(),
-            (Some(_), Some(_)) => changed.next(),
-            (Some(_), None) => new.next(),
-            (None, Some(_)) => changed.next(),
-            (None, None) => None,
-        };
-        match next {
-            Some((_, m)) => merged.push(m),
-            None => break,
-        }
-    }
-    Ok(merged)
+    // No message is in both (one has `pos = seq`, the other not); each is
+    // at most `limit + 1` long, so sorting the two together costs little.
+    let mut found = read(sync_new_sql(plan))?;
+    found.extend(read(sync_changed_sql())?);
+    found.sort_unstable_by_key(|(pos, _)| *pos);
+    found.truncate(limit + 1);
+    Ok(found.into_iter().map(|(_, m)| m).collect())
 }
 
 impl SqliteStore {
