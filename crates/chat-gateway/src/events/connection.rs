@@ -169,6 +169,18 @@ pub async fn on_connect<A: Adapter>(app: App, s: SocketRef<A>) {
     leave_stale_channels(&app, &me, &mut conversations).await;
     s.join(conversations.clone());
 
+    if !me.is_guest() {
+        settle_presence(&app, &me.user_id).await;
+    }
+    super::support::on_agent_connect(&app, &me).await;
+
+    // `session` last, with the inbox opened just before it: once a client
+    // has it, the connection is whole (rooms joined, presence settled, an
+    // agent available at the desk) for everyone, not only for its own
+    // events, which wait for the inbox anyway.
+    if let Some(inbox) = s.extensions.get::<Inbox<A>>() {
+        inbox.ready();
+    }
     // Said once, in `session`: not kept for the socket's life.
     let guest_token = s.extensions.remove::<GuestToken>().and_then(|g| g.0);
     let mut session = json!({ "userId": me.user_id, "name": me.name, "role": me.role });
@@ -176,15 +188,6 @@ pub async fn on_connect<A: Adapter>(app: App, s: SocketRef<A>) {
         session["guestToken"] = Value::String(t);
     }
     crate::send::emit(&s, "session", &session);
-
-    if !me.is_guest() {
-        settle_presence(&app, &me.user_id).await;
-    }
-    super::support::on_agent_connect(&app, &me).await;
-
-    if let Some(inbox) = s.extensions.get::<Inbox<A>>() {
-        inbox.ready();
-    }
 }
 
 /// Broadcast channels follow the role the user has now: one it was put in
