@@ -17,16 +17,17 @@ export interface DemoUser {
 // The demo directory of the gateway (`--demo`, crates/chat-gateway/demo):
 // the picker asks the gateway (GET /dev/users) and falls back to this copy
 // when it cannot. The gateway answers GET /dev/token?user=<id> with a signed
-// token for any of them.
+// token for any of them. In the gateway's order (by name), so the options do
+// not move when its answer replaces this copy.
 export const DEMO_USERS: DemoUser[] = [
   { id: '1', name: 'Ada Student', role: 'student' },
+  { id: '7', name: 'Bea Billing', role: 'support-agent', department: 'billing', topics: ['billing'] },
   { id: '3', name: 'Ben Student', role: 'student' },
+  { id: '8', name: 'Gus General', role: 'support-agent', department: 'general', topics: ['other'] },
   { id: '2', name: 'Ian Instructor', role: 'instructor' },
+  { id: '9', name: 'Root Admin', role: 'admin' },
   { id: '5', name: 'Sam Agent', role: 'support-agent', department: 'support', topics: ['technical_support'] },
   { id: '6', name: 'Sue Sales', role: 'support-agent', department: 'sales', topics: ['course_inquiry'] },
-  { id: '7', name: 'Bea Billing', role: 'support-agent', department: 'billing', topics: ['billing'] },
-  { id: '8', name: 'Gus General', role: 'support-agent', department: 'general', topics: ['other'] },
-  { id: '9', name: 'Root Admin', role: 'admin' },
 ];
 
 const ROLE_GROUPS: Array<{ role: string; label: string }> = [
