@@ -163,20 +163,20 @@ pub struct Conversation {
 
 /// Serialises milliseconds as an ISO-8601 string.
 pub mod iso_millis {
-    use crate::clock::{format_millis, Millis};
+    use crate::clock::{IsoMillis, Millis};
     use serde::Serializer;
     pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_millis(*ms))
+        s.serialize_str(IsoMillis::new(*ms).as_str())
     }
 }
 
 /// Serialises optional milliseconds as an ISO-8601 string or `null`.
 pub mod iso_millis_opt {
-    use crate::clock::{format_millis, Millis};
+    use crate::clock::{IsoMillis, Millis};
     use serde::Serializer;
     pub fn serialize<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
         match ms {
-            Some(ms) => s.serialize_str(&format_millis(*ms)),
+            Some(ms) => s.serialize_str(IsoMillis::new(*ms).as_str()),
             None => s.serialize_none(),
         }
     }
