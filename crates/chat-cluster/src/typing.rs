@@ -26,6 +26,14 @@ pub trait Typing: Send + Sync {
     async fn expire(&self, room: &str, user: &str, generation: u64) -> bool;
     /// Rooms the user is typing in (to stop them when it goes offline).
     async fn rooms_of(&self, user: &str) -> Vec<String>;
+    /// Answered at once, without a round trip: `true` when `user` is surely
+    /// not typing in `room`, so that a [`Typing::stop`] would do nothing.
+    /// A shared store cannot know without asking: `false` (ask with `stop`).
+    /// Every message stops its author's typing; most authors were not
+    /// typing through the gateway, and this spares them a task each.
+    fn surely_idle(&self, _room: &str, _user: &str) -> bool {
+        false
+    }
 }
 
 static START: LazyLock<Script> = LazyLock::new(|| {

@@ -97,6 +97,9 @@ pub(crate) async fn post(
 /// otherwise add (up to its command timeout) to every message, so the stop
 /// may reach the room just after the message.
 fn stopped_typing(app: &App, room_id: &str, author: &str) {
+    if app.typing.surely_idle(room_id, author) {
+        return; // nothing to stop, and no task to spawn for it
+    }
     let (app, room_id, author) = (app.clone(), room_id.to_owned(), author.to_owned());
     tokio::spawn(async move {
         if app.typing.stop(&room_id, &author).await {

@@ -56,6 +56,12 @@ impl Typing for LocalTyping {
             .is_some()
     }
 
+    fn surely_idle(&self, room: &str, user: &str) -> bool {
+        !self
+            .active
+            .contains_key(&(room.to_owned(), user.to_owned()))
+    }
+
     async fn rooms_of(&self, user: &str) -> Vec<String> {
         self.active
             .iter()
@@ -80,7 +86,10 @@ mod tests {
         );
         assert!(t.expire("r", "u", g2).await);
         assert!(!t.stop("r", "u").await);
+        assert!(t.surely_idle("r", "u"));
         t.start("r", "u").await;
+        assert!(!t.surely_idle("r", "u"), "a start is known at once");
+        assert!(t.surely_idle("r2", "u") && t.surely_idle("r", "u2"));
         assert_eq!(t.rooms_of("u").await, vec!["r".to_string()]);
         assert!(t.stop("r", "u").await);
         // A stop then a new start: the first start's timer must not end it.

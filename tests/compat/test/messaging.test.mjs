@@ -480,3 +480,31 @@ describe('two users in two rooms', () => {
     for (const s of [ada, ian, dan, jill]) s.disconnect();
   });
 });
+
+// A typist who sends stops typing: the gateway tells the room at once, not
+// when the start expires (here a minute, far beyond any wait below). An
+// author who was not typing causes no typing event at all.
+describe('a message ends its author\'s typing', () => {
+  let gw;
+  before(async () => { gw = await startGateway({ args: ['--typing-timeout-ms', '60000'] }); });
+  after(async () => { await gw?.stop(); });
+
+  it('the room hears the stop after the typist\'s message; a silent author sends none', async () => {
+    const ada = await connect(gw, '1');
+    const ian = await connect(gw, '2');
+    const r = await directRoom(ada, '2');
+    await waitFor(ian, 'message', (m) => m.roomId === r);
+    ada.emit('typing:start', r);
+    await waitFor(ian, 'typing', (x) => x.roomId === r && x.isTyping === true);
+    const sent = await sendAndSee(ada, r, [ian]);
+    const stop = await waitFor(ian, 'typing', (x) => x.roomId === r);
+    assert.deepEqual(stop, { userId: '1', roomId: r, isTyping: false });
+    // Not typing now: further messages, by either side, stop nothing.
+    await sendAndSee(ada, r, [ian]);
+    await sendAndSee(ian, r, [ada]);
+    await sendAndSee(ada, r, [ian]); // after the others, on the same stream
+    assertNone(ian, 'typing', (x) => x.roomId === r, `after ${sent.id}`);
+    assertNone(ada, 'typing', (x) => x.roomId === r);
+    ada.disconnect(); ian.disconnect();
+  });
+});
