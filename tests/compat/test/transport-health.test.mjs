@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startGateway, connect, ok, waitFor, once, uniq, assertMessage, untilConnections, until,
+  startGateway, connect, ok, fails, waitFor, once, uniq, assertMessage, untilConnections, until,
   fetchT, assertHealthy, sendAndSee, received,
 } from '../lib/gateway.mjs';
 
@@ -176,14 +176,27 @@ describe('/health and /metrics', () => {
     assert.equal(active, h.body.connections, 'chat_active_connections equals /health connections');
     const sumMsgs = () => [...m.text.matchAll(/^chat_messages_total\{[^}]*\} ([\d.e+]+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
     assert.ok(sumMsgs() >= 1, 'chat_messages_total counts the message just sent');
-    // a further message increases the counter
-    const before = sumMsgs();
+    // A further message adds one to each series a message touches, and an
+    // event the gateway does not know counts as "unknown". All of them are
+    // recorded before the ack, so one read after it sees them.
+    const series = (t) => ({
+      messages: [...t.matchAll(/^chat_messages_total\{[^}]*\} ([\d.e+]+)/gm)].reduce((s, x) => s + Number(x[1]), 0),
+      text: Number(t.match(/^chat_messages_total\{[^}]*type="text"[^}]*\} ([\d.e+]+)/m)?.[1] ?? 0),
+      messageEvents: Number(t.match(/^chat_events_total\{[^}]*event="message"[^}]*\} ([\d.e+]+)/m)?.[1] ?? 0),
+      unknownEvents: Number(t.match(/^chat_events_total\{[^}]*event="unknown"[^}]*\} ([\d.e+]+)/m)?.[1] ?? 0),
+      delivered: Number(t.match(/^chat_message_delivery_seconds_count(?:\{[^}]*\})? (\d+)/m)?.[1] ?? 0),
+    });
+    const before = series(m.text);
     await ok(a, 'message', { recipientId: '2', content: uniq('metrics2') });
-    await until(async () => {
-      const t = (await gw.metrics()).text;
-      const n = [...t.matchAll(/^chat_messages_total\{[^}]*\} ([\d.e+]+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
-      return n === before + 1;
-    }, 'chat_messages_total increments by one');
+    await fails(a, 'invalid', 'no:such:event', {});
+    const after = series((await gw.metrics()).text);
+    assert.deepEqual(after, {
+      messages: before.messages + 1,
+      text: before.text + 1,
+      messageEvents: before.messageEvents + 1,
+      unknownEvents: before.unknownEvents + 1,
+      delivered: before.delivered + 1,
+    });
     a.disconnect(); b.disconnect();
   });
 

@@ -96,7 +96,7 @@ pub async fn send(ctx: &Ctx, data: Value) -> Result<Answer, ChatError> {
         .map_err(store_error)?;
     match posted {
         Posted::New(_, encoded) => {
-            metrics::histogram!(m::DELIVERY_SECONDS).record(received.elapsed().as_secs_f64());
+            m::message_delivered(received.elapsed());
             Ok(Answer::Encoded {
                 field: "message",
                 value: encoded,

@@ -177,7 +177,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
             ))
             .await
             .map_err(store_error)?;
-        metrics::counter!(m::MESSAGES_TOTAL, "type" => "text").increment(1);
+        m::message_stored("text");
     }
 
     let (placement, changes) = app
