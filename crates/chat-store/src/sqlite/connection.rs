@@ -72,6 +72,29 @@ pub(super) fn configure(conn: &Connection, sync: Synchronous) -> StoreResult<()>
     Ok(())
 }
 
+/// The writer's connection. With `synchronous = FULL` its WAL writes go
+/// through the gathering VFS (gathered_wal.rs: one `pwrite` per commit
+/// instead of two per page); with NORMAL, or if that VFS could not be
+/// registered, through the platform's.
+pub(super) fn open_writer(path: &Path, sync: Synchronous) -> StoreResult<Connection> {
+    if sync == Synchronous::Full {
+        match super::gathered_wal::register() {
+            Ok(()) => {
+                return Ok(Connection::open_with_flags_and_vfs(
+                    path,
+                    OpenFlags::default(),
+                    super::gathered_wal::NAME,
+                )?)
+            }
+            Err(rc) => tracing::warn!(
+                rc,
+                "the gathering WAL VFS is unavailable; using SQLite's own"
+            ),
+        }
+    }
+    Ok(Connection::open(path)?)
+}
+
 pub(super) fn open_checkpointer(path: &Path, sync: Synchronous) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;

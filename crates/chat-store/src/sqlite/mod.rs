@@ -34,6 +34,7 @@
 mod attachments;
 mod connection;
 mod conversations;
+mod gathered_wal;
 mod history;
 mod messages;
 mod notifications;
@@ -53,7 +54,7 @@ use crate::{
 use async_trait::async_trait;
 use chat_core::clock::Millis;
 use chat_core::model::{ConversationType, Message, Reactions};
-use connection::{configure, open_checkpointer};
+use connection::{configure, open_checkpointer, open_writer};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -115,7 +116,7 @@ impl SqliteStore {
     pub fn open_with(dir: &Path, sync: Synchronous) -> StoreResult<Self> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("chat.db");
-        let mut conn = Connection::open(&path)?;
+        let mut conn = open_writer(&path, sync)?;
         configure(&conn, sync)?;
         schema::migrate(&mut conn)?;
         // When the writer goes quiet, a thread of its own copies the WAL into
