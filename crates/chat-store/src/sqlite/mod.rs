@@ -22,14 +22,17 @@
 //! leaf of `messages_room` in its room; edits and deletions also enter
 //! `messages_changed`. Under the ack benchmark (one message per room per
 //! commit) that is about 1.9 frames per message (schema migration 7; 3.1
-//! when every message was also indexed by room and position).
+//! when every message was also indexed by room and position). SQLite writes
+//! each frame as two `pwrite`s (header, page); with `synchronous = FULL` the
+//! writer's WAL goes through `gathered_wal`, a VFS that writes a commit's
+//! frames as one run before the commit's fsync.
 //!
 //! This file holds the store itself: opening, shutting, and the [`Store`]
 //! impl, which forwards each method to the module of its concept:
 //! `writer` (the writer thread, group commit, checkpoints), `connection`
-//! (pragmas, reader pool), `users`, `conversations` (and participants),
-//! `support`, `messages` (writes), `history` (reads, `sync`, read markers)
-//! and `outbox`.
+//! (pragmas, reader pool), `gathered_wal` (the writer's WAL writes),
+//! `users`, `conversations` (and participants), `support`, `messages`
+//! (writes), `history` (reads, `sync`, read markers) and `outbox`.
 
 mod attachments;
 mod connection;
