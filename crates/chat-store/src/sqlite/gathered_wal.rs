@@ -17,6 +17,16 @@
 //! process that dies with frames gathered dies before that commit's sync:
 //! SQLite's recovery ignores an unfinished commit either way.
 //!
+//! A transaction that rolls back may have written frames (pages spilled
+//! from a full cache) that were never synced. Written after the write lock
+//! is released, they could land over frames another connection committed
+//! since, at the same place in the file. SQLite reads the WAL back while it
+//! rolls back, which writes them out under the lock, as it would have
+//! itself; so that nothing gathered can outlive its transaction whatever
+//! SQLite's path, the writer also drops what is left when each of its
+//! transactions ends ([`forget_unsynced`]), and closing the file drops it
+//! too (anything committed was written at its sync).
+//!
 //! With `synchronous = NORMAL` SQLite does not sync at commit, and frames
 //! would be published while still gathered: the store then opens its
 //! connections with the platform's VFS (see connection.rs).
@@ -203,20 +213,43 @@ unsafe extern "C" fn write(
     ffi::SQLITE_OK
 }
 
+/// Drops what was gathered: every commit's frames were written at its sync,
+/// so what is left belongs to a transaction that did not commit.
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
-    let flushed = flush(file);
     let g = gathered(file);
     let real = g.real;
     std::ptr::drop_in_place(g as *mut Gathered);
     (*file).pMethods = real;
-    let closed = match (*real).xClose {
+    match (*real).xClose {
         Some(close) => close(file),
         None => ffi::SQLITE_OK,
+    }
+}
+
+/// Called when a transaction of `conn` has ended, committed or not: drops
+/// the frames of a transaction that rolled back (see the module doc). After
+/// a commit there is nothing to drop, its sync wrote everything.
+pub(super) fn forget_unsynced(conn: &rusqlite::Connection) {
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: the handle is valid while `conn` is borrowed; this file control
+    // only writes the WAL's file pointer (or the unopened journal's) to `file`.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_JOURNAL_POINTER,
+            &mut file as *mut *mut ffi::sqlite3_file as *mut c_void,
+        )
     };
-    if flushed != ffi::SQLITE_OK {
-        flushed
-    } else {
-        closed
+    if rc != ffi::SQLITE_OK || file.is_null() {
+        return;
+    }
+    // SAFETY: `file` is this connection's journal file, open or not; only a
+    // WAL opened by `open` has these methods and a `Gathered`.
+    unsafe {
+        if std::ptr::eq((*file).pMethods, &METHODS) {
+            gathered(file).pending.clear();
+        }
     }
 }
 
@@ -356,6 +389,53 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |c| c.get(0))
             .unwrap();
         assert_eq!(ok, "ok");
+    }
+
+    /// A transaction that spilled frames and rolled back, then another
+    /// connection's commit in the same part of the file, then this one's:
+    /// the other connection's rows are all there, and the file is whole.
+    #[test]
+    fn a_rollback_does_not_overwrite_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let a = gathering(&path);
+        a.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .unwrap();
+        a.pragma_update(None, "cache_size", 10).unwrap();
+        a.execute_batch("BEGIN").unwrap();
+        for _ in 0..300 {
+            a.execute("INSERT INTO t (v) VALUES (?1)", ["a".repeat(2000)])
+                .unwrap();
+        }
+        a.execute_batch("ROLLBACK").unwrap();
+        forget_unsynced(&a); // what the writer does after every transaction
+                             // One transaction, so that each of its pages has one frame, in the
+                             // part of the file the rolled-back frames were meant for.
+        let b = Connection::open(&path).unwrap();
+        b.execute_batch("BEGIN").unwrap();
+        for _ in 0..300 {
+            b.execute("INSERT INTO t (v) VALUES (?1)", ["b".repeat(2000)])
+                .unwrap();
+        }
+        b.execute_batch("COMMIT").unwrap();
+        a.execute("INSERT INTO t (v) VALUES ('a, after')", [])
+            .unwrap();
+        drop(a);
+        drop(b);
+        let r = Connection::open(&path).unwrap();
+        let ok: String = r
+            .query_row("PRAGMA integrity_check", [], |c| c.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        assert_eq!(count(&r), 301);
+        let bs: i64 = r
+            .query_row(
+                "SELECT count(*) FROM t WHERE v = ?1",
+                ["b".repeat(2000)],
+                |c| c.get(0),
+            )
+            .unwrap();
+        assert_eq!(bs, 300, "the other writer's rows are whole");
     }
 
     /// A rolled-back transaction leaves nothing behind, and the next commit

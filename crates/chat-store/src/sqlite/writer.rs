@@ -274,6 +274,8 @@ pub(super) fn writer_loop(
                 }
             }
         };
+        // Whatever the outcome: a rolled-back batch's gathered WAL frames go.
+        super::gathered_wal::forget_unsynced(&conn);
         answer(answerer.as_ref(), committed, replies);
     }
     tracing::debug!("sqlite writer stopped");
