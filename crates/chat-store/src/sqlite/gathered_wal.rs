@@ -348,9 +348,7 @@ mod tests {
     fn what_is_committed_is_in_the_file_for_everyone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        let w = gathering(&path);
-        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .unwrap();
+        let w = with_table(&path);
         let r = Connection::open(&path).unwrap();
         let mut expected = 0;
         for i in 0..200 {
@@ -385,8 +383,31 @@ mod tests {
         drop(w);
         let again = gathering(&path);
         assert_eq!(count(&again), expected);
-        let ok: String = again
-            .query_row("PRAGMA integrity_check", [], |c| c.get(0))
+        assert_whole(&again);
+    }
+
+    /// A connection of this VFS with the test's table.
+    fn with_table(path: &std::path::Path) -> Connection {
+        let c = gathering(path);
+        c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .unwrap();
+        c
+    }
+
+    /// A transaction of `n` rows of `fill` that rolls back, with a cache so
+    /// small that SQLite writes frames to the WAL before it gives up.
+    fn spill_and_roll_back(c: &Connection, n: usize, fill: &str) {
+        c.pragma_update(None, "cache_size", 10).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        for _ in 0..n {
+            c.execute("INSERT INTO t (v) VALUES (?1)", [fill]).unwrap();
+        }
+        c.execute_batch("ROLLBACK").unwrap();
+    }
+
+    fn assert_whole(c: &Connection) {
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(ok, "ok");
     }
@@ -398,24 +419,17 @@ mod tests {
     fn a_rollback_does_not_overwrite_another_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        let a = gathering(&path);
-        a.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .unwrap();
-        a.pragma_update(None, "cache_size", 10).unwrap();
-        a.execute_batch("BEGIN").unwrap();
-        for _ in 0..300 {
-            a.execute("INSERT INTO t (v) VALUES (?1)", ["a".repeat(2000)])
-                .unwrap();
-        }
-        a.execute_batch("ROLLBACK").unwrap();
-        forget_unsynced(&a); // what the writer does after every transaction
-                             // One transaction, so that each of its pages has one frame, in the
-                             // part of the file the rolled-back frames were meant for.
+        let a = with_table(&path);
+        spill_and_roll_back(&a, 300, &"a".repeat(2000));
+        // What the writer does after every transaction.
+        forget_unsynced(&a);
+        // One transaction, so that each of its pages has one frame, in the
+        // part of the file the rolled-back frames were meant for.
         let b = Connection::open(&path).unwrap();
+        let fill = "b".repeat(2000);
         b.execute_batch("BEGIN").unwrap();
         for _ in 0..300 {
-            b.execute("INSERT INTO t (v) VALUES (?1)", ["b".repeat(2000)])
-                .unwrap();
+            b.execute("INSERT INTO t (v) VALUES (?1)", [&fill]).unwrap();
         }
         b.execute_batch("COMMIT").unwrap();
         a.execute("INSERT INTO t (v) VALUES ('a, after')", [])
@@ -423,43 +437,25 @@ mod tests {
         drop(a);
         drop(b);
         let r = Connection::open(&path).unwrap();
-        let ok: String = r
-            .query_row("PRAGMA integrity_check", [], |c| c.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_whole(&r);
         assert_eq!(count(&r), 301);
         let bs: i64 = r
-            .query_row(
-                "SELECT count(*) FROM t WHERE v = ?1",
-                ["b".repeat(2000)],
-                |c| c.get(0),
-            )
+            .query_row("SELECT count(*) FROM t WHERE v = ?1", [&fill], |c| c.get(0))
             .unwrap();
         assert_eq!(bs, 300, "the other writer's rows are whole");
     }
 
     /// A rolled-back transaction leaves nothing behind, and the next commit
-    /// is whole (the gathered frames of the rollback are not written over it).
+    /// is whole (the frames of the rollback are not written over it).
     #[test]
     fn a_rollback_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        let w = gathering(&path);
-        w.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .unwrap();
-        w.pragma_update(None, "cache_size", 10).unwrap();
-        w.execute_batch("BEGIN").unwrap();
-        for _ in 0..500 {
-            w.execute("INSERT INTO t (v) VALUES (?1)", ["z".repeat(2000)])
-                .unwrap();
-        }
-        w.execute_batch("ROLLBACK").unwrap();
+        let w = with_table(&path);
+        spill_and_roll_back(&w, 500, &"z".repeat(2000));
         w.execute("INSERT INTO t (v) VALUES ('kept')", []).unwrap();
         let r = Connection::open(&path).unwrap();
         assert_eq!(count(&r), 1);
-        let ok: String = r
-            .query_row("PRAGMA integrity_check", [], |c| c.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_whole(&r);
     }
 }
