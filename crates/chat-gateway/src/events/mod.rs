@@ -54,7 +54,7 @@ pub async fn dispatch<A: Adapter>(ctx: &Ctx, inbound: Inbound<A>) {
         // boxes for every event, that large for every message too: 1.7 KB
         // with the message handler alone (perf: copying 6.7 KB per message
         // was 1-3 % of the tokio workers' samples under the ack benchmark).
-        Ok(data) => Box::pin(route(ctx, &event, data)).await,
+        Ok(data) => Box::pin(route(ctx, &event, data)).await.map(Answer::Fields),
         Err(_) => Err(ChatError::invalid("payload could not be decoded")),
     };
     // In a cluster, what the event broadcast leaves for the other nodes
@@ -70,11 +70,11 @@ pub(crate) fn dispatch_boxed<A: Adapter>(ctx: &Ctx, inbound: Inbound<A>) -> Hand
     Box::pin(dispatch(ctx, inbound))
 }
 
-async fn route(ctx: &Ctx, event: &str, data: Value) -> Result<Answer, ChatError> {
-    let fields = match event {
+/// Every event but `message` (see [`dispatch`]), to its handler.
+async fn route(ctx: &Ctx, event: &str, data: Value) -> Outcome {
+    match event {
         "join" | "join:room" => rooms::join(ctx, data).await,
         "leave" | "leave:room" => rooms::leave(ctx, data).await,
-        "message" => return messages::send(ctx, data).await, // see dispatch
         "message:edit" => messages::edit(ctx, data).await,
         "message:delete" => messages::delete(ctx, data).await,
         "message:react" => messages::react(ctx, data).await,
@@ -101,8 +101,7 @@ async fn route(ctx: &Ctx, event: &str, data: Value) -> Result<Answer, ChatError>
         "push:subscribe" => notifications::subscribe(ctx, data).await,
         "push:unsubscribe" => notifications::unsubscribe(ctx, data).await,
         _ => Err(ChatError::invalid("unknown event")),
-    };
-    fields.map(Answer::Fields)
+    }
 }
 
 /// Builds ack data from `(field, value)` pairs.
