@@ -56,6 +56,8 @@ pub enum MessageType {
 }
 
 impl MessageType {
+    pub const ALL: [MessageType; 3] = [MessageType::Text, MessageType::File, MessageType::System];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageType::Text => "text",

@@ -8,6 +8,7 @@
 //! conversation id (each id would be a series of its own, for ever).
 
 use chat_core::clock::now_millis;
+use chat_core::model::MessageType;
 use chat_store::{ConversationRecord, Store};
 use dashmap::{DashMap, DashSet};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -124,8 +125,8 @@ static AWAITING_ANSWER: LazyLock<DashSet<String>> = LazyLock::new(DashSet::new);
 struct Hot {
     /// Parallel to `KNOWN_EVENTS`, then "unknown".
     events: Vec<metrics::Counter>,
-    /// By `MessageType::as_str`.
-    messages: Vec<(&'static str, metrics::Counter)>,
+    /// In the order of `MessageType::ALL`.
+    messages: Vec<metrics::Counter>,
     delivery: metrics::Histogram,
 }
 
@@ -183,21 +184,22 @@ pub fn install(node_id: &str, clustered: bool) -> anyhow::Result<PrometheusHandl
     metrics::gauge!(ACTIVE_CONNECTIONS).set(0.0);
     metrics::gauge!(SUPPORT_QUEUE_LENGTH).set(0.0);
     metrics::gauge!(AGENT_ACTIVE_CHATS).set(0.0);
-    for t in ["text", "file", "system"] {
-        metrics::counter!(MESSAGES_TOTAL, "type" => t).absolute(0);
-    }
-    let _ = HOT.set(Hot {
+    let hot = Hot {
         events: KNOWN_EVENTS
             .iter()
             .chain(["unknown"].iter())
             .map(|e| metrics::counter!(EVENTS_TOTAL, "event" => *e))
             .collect(),
-        messages: ["text", "file", "system"]
-            .into_iter()
-            .map(|t| (t, metrics::counter!(MESSAGES_TOTAL, "type" => t)))
+        messages: MessageType::ALL
+            .iter()
+            .map(|t| metrics::counter!(MESSAGES_TOTAL, "type" => t.as_str()))
             .collect(),
         delivery: metrics::histogram!(DELIVERY_SECONDS),
-    });
+    };
+    for messages in &hot.messages {
+        messages.absolute(0);
+    }
+    let _ = HOT.set(hot);
     for r in ["accepted", "rejected"] {
         metrics::counter!(CONNECTIONS_TOTAL, "result" => r).absolute(0);
     }
@@ -273,14 +275,12 @@ pub fn event_received(event: &str) {
     metrics::counter!(EVENTS_TOTAL, "event" => event).increment(1);
 }
 
-/// A message was stored, of type `kind` (`MessageType::as_str`).
-pub fn message_stored(kind: &'static str) {
-    let hot = HOT
-        .get()
-        .and_then(|h| h.messages.iter().find(|(t, _)| *t == kind));
-    match hot {
-        Some((_, counter)) => counter.increment(1),
-        None => metrics::counter!(MESSAGES_TOTAL, "type" => kind).increment(1),
+/// A message of type `kind` was stored.
+pub fn message_stored(kind: MessageType) {
+    let i = MessageType::ALL.iter().position(|t| *t == kind);
+    match (HOT.get(), i) {
+        (Some(hot), Some(i)) => hot.messages[i].increment(1),
+        _ => metrics::counter!(MESSAGES_TOTAL, "type" => kind.as_str()).increment(1),
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) async fn post(
         // Before anyone hears of it: whoever gets the message may fetch its files.
         crate::attachments::link(app, &message).await;
     }
-    m::message_stored(message.kind.as_str());
+    m::message_stored(message.kind);
     m::message_posted(room, &message.author_id);
     if source == Source::Member {
         stopped_typing(app, &room.id, &message.author_id);

@@ -177,7 +177,7 @@ pub async fn start(ctx: &Ctx, data: Value) -> Outcome {
             ))
             .await
             .map_err(store_error)?;
-        m::message_stored("text");
+        m::message_stored(chat_core::model::MessageType::Text);
     }
 
     let (placement, changes) = app
