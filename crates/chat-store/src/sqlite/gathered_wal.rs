@@ -61,6 +61,8 @@ struct Gathered {
 }
 
 struct Registered {
+    /// The platform's VFS, as an address (raw pointers are not `Sync`).
+    base: usize,
     /// Where the [`Gathered`] starts within a file struct.
     offset: usize,
 }
@@ -89,33 +91,29 @@ pub(super) fn register() -> Result<(), c_int> {
             vfs.xOpen = Some(open);
             // The other entries stay the platform's: they do not use the VFS
             // pointer they are given beyond `pAppData`, which is copied too.
-            BASE.set(base as usize).map_err(|_| ffi::SQLITE_ERROR)?;
             let vfs = Box::leak(Box::new(vfs));
             // SAFETY: `vfs` is leaked, so it outlives every connection.
             let rc = unsafe { ffi::sqlite3_vfs_register(vfs, 0) };
             if rc != ffi::SQLITE_OK {
                 return Err(rc);
             }
-            Ok(Registered { offset })
+            Ok(Registered {
+                base: base as usize,
+                offset,
+            })
         })
         .as_ref()
         .map(|_| ())
         .map_err(|rc| *rc)
 }
 
-/// The platform's VFS, as an address (raw pointers are not `Sync`).
-static BASE: OnceLock<usize> = OnceLock::new();
-
-fn base() -> *mut ffi::sqlite3_vfs {
-    BASE.get().copied().unwrap_or(0) as *mut ffi::sqlite3_vfs
+/// The registration; files are only opened through a registered VFS.
+fn registered() -> Option<&'static Registered> {
+    REGISTERED.get().and_then(|r| r.as_ref().ok())
 }
 
 fn offset() -> usize {
-    match REGISTERED.get() {
-        Some(Ok(r)) => r.offset,
-        // Unreachable: files are only opened through a registered VFS.
-        _ => 0,
-    }
+    registered().map_or(0, |r| r.offset)
 }
 
 /// The [`Gathered`] of a WAL file opened by [`open`].
@@ -133,7 +131,9 @@ unsafe extern "C" fn open(
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    let base = base();
+    let Some(base) = registered().map(|r| r.base as *mut ffi::sqlite3_vfs) else {
+        return ffi::SQLITE_ERROR;
+    };
     let Some(base_open) = (*base).xOpen else {
         return ffi::SQLITE_ERROR;
     };
